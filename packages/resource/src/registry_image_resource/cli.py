@@ -7,21 +7,53 @@ stdout except the single successful response, and never a secret anywhere.
 
 from __future__ import annotations
 
+import importlib
 import json
+import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from registry_image_resource.errors import ResourceError
+from registry_image_resource.errors import RequestError, ResourceError
 from registry_image_resource.log import configure, redact
+
+if TYPE_CHECKING:
+    from registry_image_resource.models import CheckRequest, InRequest, OutRequest, Version
 
 USAGE = "usage: registry-image-resource check | in DEST | out SRC"
 
 
+_GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_GO_ESCAPED = re.compile("[<>&\u2028\u2029]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def encode(document: Any) -> str:
-    """Compact JSON the way Go's ``json.Encoder`` writes it (``<``, ``>``, ``&`` escaped), plus newline."""
+    """Compact JSON the way Go's ``json.Encoder`` writes it, plus newline.
+
+    Go escapes ``<``, ``>``, ``&``, U+2028 and U+2029 in strings (they only occur in strings) and
+    writes a lone surrogate, which Python strings can hold but UTF-8 cannot, as U+FFFD.
+    """
     text = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026") + "\n"
+    text = _GO_ESCAPED.sub(lambda m: _GO_ESCAPES[m.group()], text)
+    return _SURROGATE.sub("\ufffd", text) + "\n"
+
+
+def one_line(message: str) -> str:
+    """The error as one line, so that the last stderr line carries all of it."""
+    return " ".join(part.strip() for part in message.splitlines() if part.strip())
+
+
+def _command(name: str) -> Any:
+    """The module of one command, imported only when that command runs (lean start-up for check)."""
+    module = f"registry_image_resource.{name}"
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as err:
+        if err.name != module:
+            raise
+        raise ResourceError(f"{name} is not implemented yet") from None
 
 
 def _run(command: str, args: list[str], raw: bytes, secrets: list[str]) -> Any:
@@ -32,52 +64,50 @@ def _run(command: str, args: list[str], raw: bytes, secrets: list[str]) -> Any:
         check_request = req.decode_check(raw)
         secrets.extend(req.secrets_of(check_request.source))
         configure(debug=check_request.source.debug, secrets=secrets)
-        from registry_image_resource import check
-
-        return [{"tag": v.tag, "digest": v.digest} for v in check.run(check_request)]
+        run_check: Callable[[CheckRequest], list[Version]] = _command("check").run
+        return [{"tag": v.tag, "digest": v.digest} for v in run_check(check_request)]
     if command == "in":
         in_request = req.decode_in(raw)
         secrets.extend(req.secrets_of(in_request.source))
         configure(debug=in_request.source.debug, secrets=secrets)
+        # SPEC B.1.1: checked after decoding, same text for in and out.
         if not args:
-            raise ResourceError("destination path not specified")
-        from registry_image_resource import get
-
-        return get.run(in_request, Path(args[0]))
+            raise RequestError("destination path not specified")
+        run_get: Callable[[InRequest, Path], dict[str, Any]] = _command("get").run
+        return run_get(in_request, Path(args[0]))
     if command == "out":
         out_request = req.decode_out(raw)
         secrets.extend(req.secrets_of(out_request.source))
         configure(debug=out_request.source.debug, secrets=secrets)
         if not args:
-            raise ResourceError("destination path not specified")
-        from registry_image_resource import put
+            raise RequestError("destination path not specified")
+        run_put: Callable[[OutRequest, Path], dict[str, Any]] = _command("put").run
+        return run_put(out_request, Path(args[0]))
+    raise RequestError(f"unknown command {command!r}; {USAGE}")
 
-        return put.run(out_request, Path(args[0]))
-    raise ResourceError(f"unknown command {command!r}; {USAGE}")
+
+def _fail(message: str, secrets: list[str]) -> int:
+    configure(debug=False, secrets=secrets).error(one_line(redact(message, secrets)))
+    return 1
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point for ``python -m registry_image_resource`` and the console script."""
     args = list(sys.argv[1:] if argv is None else argv)
-    logger = configure(debug=False)
-    if not args:
-        logger.error(USAGE)
-        return 1
-    command = args[0]
+    configure(debug=False)
     secrets: list[str] = []
+    if not args:
+        return _fail(USAGE, secrets)
     try:
         raw = sys.stdin.buffer.read()
-        document = _run(command, args[1:], raw, secrets)
+        document = _run(args[0], args[1:], raw, secrets)
+        output = encode(document)
     except ResourceError as err:
-        configure(debug=False, secrets=secrets).error(redact(str(err), secrets))
-        return 1
+        return _fail(str(err), secrets)
     except KeyboardInterrupt:
-        logger.error("interrupted")
-        return 1
+        return _fail("interrupted", secrets)
     except Exception as err:  # a bug: still one line, still no secret, still exit 1
-        message = f"internal error: {type(err).__name__}: {err}"
-        configure(debug=False, secrets=secrets).error(redact(message, secrets))
-        return 1
-    sys.stdout.write(encode(document))
+        return _fail(f"internal error: {type(err).__name__}: {err}", secrets)
+    sys.stdout.write(output)
     sys.stdout.flush()
     return 0

@@ -31,14 +31,25 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Marks the handlers ``configure`` installs, so that it replaces only its own."""
+
+
 def configure(*, debug: bool, secrets: Iterable[str] = ()) -> logging.Logger:
-    """Send the resource's log to stderr at INFO (or DEBUG) with ``secrets`` masked."""
-    logger = logging.getLogger(LOGGER_NAME)
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
+    """Send the resource's log to stderr at INFO (or DEBUG) with ``secrets`` masked.
+
+    Other libraries' records (urllib3, botocore, ...) reach stderr only at WARNING and above and
+    through the same masking handler on the root logger, never through Python's unmasked
+    last-resort handler; their debug output (which can hold fresh STS credentials) never shows.
+    """
+    handler = _Handler(sys.stderr)
     handler.setFormatter(_RedactingFormatter(secrets))
-    logger.addHandler(handler)
+    logger = logging.getLogger(LOGGER_NAME)
+    root = logging.getLogger()
+    for target in (logger, root):
+        for old in [h for h in target.handlers if isinstance(h, _Handler)]:
+            target.removeHandler(old)
+        target.addHandler(handler)
     logger.setLevel(logging.DEBUG if debug else logging.INFO)
     logger.propagate = False
     return logger

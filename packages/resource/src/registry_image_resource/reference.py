@@ -1,0 +1,163 @@
+"""Repository names: parsing ``source.repository`` into a registry and a path (SPEC B.2.1).
+
+This module owns the name rules only (what go-containerregistry's ``name.NewRepository`` and
+``name.NewRegistry`` accept, with their error texts) and the decision which registries may be
+spoken to over plain HTTP (SPEC B.6.1 step 3, A.2.5). It must never do I/O: no DNS, no sockets.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from registry_image_resource.errors import RequestError
+
+DEFAULT_REGISTRY = "index.docker.io"
+DOCKER_HUB_ALIAS = "docker.io"
+REPOSITORY_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_-./"
+
+_REPOSITORY_CHARSET = frozenset(REPOSITORY_CHARS)
+# Characters Go's net/url accepts unescaped in a host (RFC 3986 unreserved and sub-delims, plus
+# the few extras Go allows). Anything else makes ``url.Parse("//"+reg).Host`` differ from ``reg``.
+_HOST_CHARSET = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~!$&'()*+,;=:[]<>\""
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Repository:
+    """A parsed repository: ``registry`` is a host[:port], ``path`` the API path (``library/`` added)."""
+
+    registry: str
+    path: str
+
+    @property
+    def name(self) -> str:
+        """``registry/path``, the fully qualified name (ggcr's ``Repository.Name()``)."""
+        return f"{self.registry}/{self.path}"
+
+    def tag(self, tag: str) -> str:
+        """``registry/path:tag`` (the tag is not validated, as in Go)."""
+        return f"{self.name}:{tag}"
+
+    def digest(self, digest: str) -> str:
+        """``registry/path@digest`` (the digest is not validated, as in Go)."""
+        return f"{self.name}@{digest}"
+
+    def scope(self, actions: str) -> str:
+        """The token scope for ``actions`` (``pull`` or ``push,pull``) on this repository."""
+        return f"repository:{self.path}:{actions}"
+
+    def with_registry(self, registry: str) -> Repository:
+        """The same path on another registry (a mirror); ``registry`` must already be parsed."""
+        return Repository(registry, self.path)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def parse_repository(text: str) -> Repository:
+    """Parse ``text`` as ggcr's ``name.NewRepository`` does, raising ``RequestError`` with its texts."""
+    if not text:
+        raise RequestError("a repository name must be specified")
+    registry = ""
+    path = text
+    first, sep, rest = text.partition("/")
+    if sep and (first == "localhost" or "." in first or ":" in first):
+        registry, path = first, rest
+    _check_path(path)
+    registry = parse_registry(registry)
+    if registry == DEFAULT_REGISTRY and "/" not in path:
+        path = f"library/{path}"
+    return Repository(registry, path)
+
+
+def parse_registry(text: str) -> str:
+    """Validate a registry authority as ggcr's ``name.NewRegistry``: default and ``docker.io`` rewrite."""
+    if not _is_rfc3986_authority(text):
+        raise RequestError(f"registries must be valid RFC 3986 URI authorities: {text}")
+    if text in ("", DOCKER_HUB_ALIAS):
+        return DEFAULT_REGISTRY
+    return text
+
+
+def _check_path(path: str) -> None:
+    if not 2 <= len(path) <= 255:
+        raise RequestError(f"repository must be between 2 and 255 characters in length: {path}")
+    if not set(path) <= _REPOSITORY_CHARSET:
+        raise RequestError(f"repository can only contain the characters `{REPOSITORY_CHARS}`: {path}")
+
+
+def _is_rfc3986_authority(text: str) -> bool:
+    """True when Go's ``url.Parse("//" + text).Host == text``.
+
+    That holds for ``host``, ``host:port`` (digits only, possibly empty) and ``[ipv6]:port``; it
+    fails for userinfo, paths, queries, fragments, percent escapes and characters Go escapes.
+    Non-ASCII letters pass (Go leaves bytes >= 0x80 alone in a host).
+    """
+    if any(ord(c) < 0x80 and c not in _HOST_CHARSET for c in text):
+        return False
+    if text.startswith("["):
+        end = text.rfind("]")
+        if end < 0 or not _valid_optional_port(text[end + 1 :]):
+            return False
+        literal = text[1:end]
+        # Newer Go accepts only an IPv6 address between brackets; a zone (``%25``) never
+        # round-trips because Go unescapes it, and ``%`` is already rejected above.
+        try:
+            ipaddress.IPv6Address(literal)
+        except ValueError:
+            return False
+        return True
+    colon = text.rfind(":")
+    return colon < 0 or _valid_optional_port(text[colon:])
+
+
+def _valid_optional_port(port: str) -> bool:
+    return port == "" or (port[0] == ":" and all("0" <= c <= "9" for c in port[1:]))
+
+
+def split_host_port(registry: str) -> tuple[str, str]:
+    """``("host", "port")`` of an authority; the port is ``""`` when absent, brackets are removed."""
+    if registry.startswith("["):
+        end = registry.find("]")
+        if end >= 0:
+            return registry[1:end], registry[end + 2 :] if registry[end + 1 : end + 2] == ":" else ""
+    host, sep, port = registry.rpartition(":")
+    if not sep or ":" in host:  # no port, or a bare IPv6 address such as ``::1``
+        return registry, ""
+    return host, port
+
+
+def is_loopback(registry: str) -> bool:
+    """True for ``localhost``, ``*.localhost``, 127.0.0.0/8 and ``::1``, with or without a port."""
+    host, _ = split_host_port(registry)
+    host = host.lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def is_rfc1918(registry: str) -> bool:
+    """True for a private IPv4 address (10/8, 172.16/12, 192.168/16), with or without a port."""
+    host, _ = split_host_port(registry)
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return isinstance(address, ipaddress.IPv4Address) and any(address in network for network in _RFC1918)
+
+
+_RFC1918 = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+
+
+def plain_http_allowed(registry: str, *, insecure: bool) -> bool:
+    """May the registry be spoken to over plain HTTP (after trying HTTPS first)?
+
+    SPEC B.6.1 step 3 and A.2.5: with ``insecure``, always; otherwise loopback registries and
+    RFC 1918 addresses (as Go does). Every other registry is HTTPS only.
+    """
+    return insecure or is_loopback(registry) or is_rfc1918(registry)
