@@ -11,7 +11,9 @@ from registry_image_resource.models import PutParams, Source
 from registry_image_resource.tags import bump_aliases, local_tags, parse_put_version, unique
 
 
-def tags_of(source: Source, params: PutParams, src: Path, existing: list[str] | None = None) -> tuple[str, ...]:
+def tags_of(
+    source: Source, params: PutParams, src: Path, existing: list[str] | None = None
+) -> tuple[str, ...]:
     local = local_tags(source, params, src)
     aliases: list[str] = []
     if local.bump:
@@ -159,7 +161,9 @@ def test_additional_tags_is_a_directory(tmp_path: Path) -> None:
 def test_tag_prefix_with_empty_file(tmp_path: Path) -> None:
     (tmp_path / "tags").write_text(" \n")
     with pytest.raises(RequestError) as err:
-        local_tags(Source(repository="r", tag="t"), PutParams(additional_tags="tags", tag_prefix="p"), tmp_path)
+        local_tags(
+            Source(repository="r", tag="t"), PutParams(additional_tags="tags", tag_prefix="p"), tmp_path
+        )
     assert str(err.value) == "tag_prefix can only be used when additional_tags are specified"
 
 

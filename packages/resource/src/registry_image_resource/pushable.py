@@ -201,10 +201,13 @@ def index_tar(path: Path, what: str) -> dict[str, TarMember]:
     """
     members: dict[str, TarMember] = {}
     try:
+        file_size = path.stat().st_size
         with tarfile.open(path, mode="r:") as archive:
             for info in archive:
                 name = _clean_member_name(info.name)
                 if info.isfile() and not info.issparse():
+                    if info.offset_data + info.size > file_size:
+                        raise InputError(f"{what}: {name} is truncated")
                     member = TarMember(name, "file", info.offset_data, info.size)
                 elif info.issym():
                     member = TarMember(name, "symlink", linkname=info.linkname)
