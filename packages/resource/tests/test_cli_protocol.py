@@ -118,9 +118,11 @@ def in_process(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     for name in (LOGGER_NAME, None):
         logger = logging.getLogger(name)
-        for handler in [h for h in logger.handlers if isinstance(h, logging.StreamHandler)]:
-            if type(handler).__module__ == "registry_image_resource.log":
-                logger.removeHandler(handler)
+        for handler in [h for h in logger.handlers if type(h).__module__ == "registry_image_resource.log"]:
+            logger.removeHandler(handler)
+    ours = logging.getLogger(LOGGER_NAME)
+    ours.setLevel(logging.NOTSET)
+    ours.propagate = True
 
 
 @pytest.mark.usefixtures("in_process")
@@ -190,3 +192,28 @@ def test_encode_writes_what_go_json_encoder_writes(document: object, text: str) 
 )
 def test_one_line(message: str, line: str) -> None:
     assert one_line(message) == line
+
+
+def test_a_request_on_a_pipe_left_open_is_answered() -> None:
+    # Go's decoder stops after one value; a caller need not close stdin
+    with subprocess.Popen(
+        [sys.executable, "-m", "registry_image_resource", "check"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as process:
+        assert process.stdin is not None
+        process.stdin.write(b'{"source": {"repository": "a", "bogus": 1}}')
+        process.stdin.flush()
+        try:
+            returncode = process.wait(timeout=60)
+        finally:
+            process.stdin.close()
+            process.kill()
+        assert process.stdout is not None
+        assert process.stderr is not None
+        assert (returncode, process.stdout.read()) == (1, b"")
+        assert (
+            process.stderr.read().decode().splitlines()[-1]
+            == 'ERROR invalid payload: unknown field "source.bogus"'
+        )

@@ -26,6 +26,7 @@ from registry_image_resource.request import (
     decode_in,
     decode_out,
     effective_platform,
+    read_request,
     resolved,
     runtime_platform,
     secrets_of,
@@ -821,3 +822,41 @@ def test_repr_of_models_never_shows_a_secret() -> None:
     )
     assert "SECRET" not in text
     assert "repository_key_id='id'" in text
+
+
+# --- reading stdin -------------------------------------------------------------------------------
+
+
+class Chunks:
+    """A pipe that hands out the given chunks, then blocks (fails the test) if read again."""
+
+    def __init__(self, *chunks: bytes, eof: bool = False) -> None:
+        self.chunks = list(chunks)
+        self.eof = eof
+
+    def read1(self, size: int) -> bytes:
+        if not self.chunks:
+            if self.eof:
+                return b""
+            raise AssertionError("read past the first JSON value")
+        return self.chunks.pop(0)
+
+
+def test_read_request_stops_after_the_first_value() -> None:
+    stream = Chunks(b'{"source": {"repo', b'sitory": "foo"}}', b"never read")
+    assert read_request(stream) == b'{"source": {"repository": "foo"}}'  # type: ignore[arg-type]
+    assert stream.chunks == [b"never read"]
+
+
+def test_read_request_reads_to_eof_when_the_value_never_completes() -> None:
+    assert read_request(Chunks(b'{"source": ', b"{", eof=True)) == b'{"source": {'  # type: ignore[arg-type]
+
+
+def test_read_request_of_empty_stdin() -> None:
+    assert read_request(Chunks(b"  \n", eof=True)) == b"  \n"  # type: ignore[arg-type]
+
+
+def test_read_request_with_a_multibyte_character_split_across_chunks() -> None:
+    raw = '{"source": {"repository": "é"}}'.encode()
+    split = raw.index(b"\xa9")
+    assert read_request(Chunks(raw[:split], raw[split:])) == raw  # type: ignore[arg-type]

@@ -99,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args:
         return _fail(USAGE, secrets)
     try:
-        raw = sys.stdin.buffer.read()
+        from registry_image_resource.request import read_request
+
+        raw = read_request(sys.stdin.buffer) if sys.stdin is not None else b""
         document = _run(args[0], args[1:], raw, secrets)
         output = encode(document)
     except ResourceError as err:

@@ -16,7 +16,7 @@ import platform as host_platform
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 from registry_image_resource.errors import RequestError
 from registry_image_resource.models import (
@@ -39,6 +39,7 @@ __all__ = [
     "decode_in",
     "decode_out",
     "effective_platform",
+    "read_request",
     "resolved",
     "secrets_of",
 ]
@@ -98,6 +99,36 @@ def _parse(raw: bytes) -> object:
     except RecursionError:
         raise RequestError(f"{PAYLOAD}: malformed JSON: nested too deeply") from None
     return value
+
+
+def read_request(stream: BinaryIO, chunk_size: int = 65536) -> bytes:
+    """Read ``stream`` up to the end of the first JSON value, or to EOF.
+
+    Go's decoder stops reading once it has one value, so a caller that writes the request and
+    leaves the pipe open is served; reading to EOF would hang such a caller forever.
+    """
+    # read1 returns what the pipe has instead of waiting for a full chunk.
+    read: Callable[[int], bytes] = getattr(stream, "read1", None) or stream.read
+    data = b""
+    while chunk := read(chunk_size):
+        data += chunk
+        if _holds_a_value(data):
+            break
+    return data
+
+
+def _holds_a_value(data: bytes) -> bool:
+    text = data.decode("utf-8", errors="replace")
+    start = len(text) - len(text.lstrip(_JSON_WHITESPACE))
+    if start == len(text):
+        return False
+    try:
+        _DECODER.raw_decode(text, start)
+    except json.JSONDecodeError:
+        return False  # maybe truncated: read on (EOF decides)
+    except (_BadConstant, RecursionError):
+        return True  # an error whatever follows
+    return True
 
 
 def _kind(value: object) -> str:

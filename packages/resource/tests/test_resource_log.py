@@ -1,0 +1,74 @@
+"""Logging: every known secret masked in every record, our own and other libraries'."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from registry_image_resource.log import LOGGER_NAME, configure, get_logger, redact
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    yield
+    for name in (LOGGER_NAME, None):
+        logger = logging.getLogger(name)
+        for handler in [h for h in logger.handlers if type(h).__module__ == "registry_image_resource.log"]:
+            logger.removeHandler(handler)
+    ours = logging.getLogger(LOGGER_NAME)
+    ours.setLevel(logging.NOTSET)
+    ours.propagate = True
+
+
+def test_redact_masks_longest_secret_first() -> None:
+    assert redact("token abc and abcdef", ["abc", "abcdef"]) == "token *** and ***"
+
+
+def test_redact_ignores_empty_secrets() -> None:
+    assert redact("nothing to hide", ["", ""]) == "nothing to hide"
+
+
+def test_debug_records_are_masked(capsys: pytest.CaptureFixture[str]) -> None:
+    configure(debug=True, secrets=["s3cr3t-value"])
+    get_logger().debug("Authorization: Basic %s", "s3cr3t-value")
+    assert capsys.readouterr().err == "DEBUG Authorization: Basic ***\n"
+
+
+def test_debug_records_are_dropped_without_debug(capsys: pytest.CaptureFixture[str]) -> None:
+    configure(debug=False, secrets=[])
+    get_logger().debug("hidden")
+    get_logger().info("shown")
+    assert capsys.readouterr().err == "INFO shown\n"
+
+
+def test_exception_tracebacks_are_masked(capsys: pytest.CaptureFixture[str]) -> None:
+    configure(debug=True, secrets=["s3cr3t-value"])
+    try:
+        raise ValueError("bad password s3cr3t-value")
+    except ValueError:
+        get_logger().exception("failed")
+    err = capsys.readouterr().err
+    assert "ValueError: bad password ***" in err
+    assert "s3cr3t-value" not in err
+
+
+def test_other_libraries_warnings_are_masked(capsys: pytest.CaptureFixture[str]) -> None:
+    configure(debug=True, secrets=["s3cr3t-value"])
+    logging.getLogger("urllib3.connectionpool").warning("Retrying https://u:s3cr3t-value@host/")
+    assert capsys.readouterr().err == "WARNING Retrying https://u:***@host/\n"
+
+
+def test_other_libraries_debug_never_shows_even_with_debug(capsys: pytest.CaptureFixture[str]) -> None:
+    # botocore's debug log prints STS responses, fresh credentials included
+    configure(debug=True, secrets=[])
+    logging.getLogger("botocore.endpoint").debug("Response body: SecretAccessKey=xyz")
+    assert capsys.readouterr().err == ""
+
+
+def test_configure_twice_leaves_one_handler(capsys: pytest.CaptureFixture[str]) -> None:
+    configure(debug=False, secrets=[])
+    configure(debug=False, secrets=["abc"])
+    get_logger().info("abc")
+    assert capsys.readouterr().err == "INFO ***\n"
