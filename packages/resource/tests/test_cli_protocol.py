@@ -77,10 +77,29 @@ def test_no_command_prints_usage() -> None:
     assert last_stderr_line(result) == "ERROR usage: registry-image-resource check | in DEST | out SRC"
 
 
-def test_unknown_command_fails() -> None:
-    result = run("deploy", stdin=b"{}")
-    assert (result.returncode, result.stdout) == (1, b"")
-    assert last_stderr_line(result) == (
+def wait_with_stdin_open(*args: str) -> tuple[int, bytes, bytes]:
+    """Run the CLI with a stdin pipe that is never written to nor closed."""
+    with subprocess.Popen(
+        [sys.executable, "-m", "registry_image_resource", *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as process:
+        assert process.stdin is not None
+        assert process.stdout is not None
+        assert process.stderr is not None
+        try:
+            returncode = process.wait(timeout=60)
+        finally:
+            process.kill()
+            process.stdin.close()
+        return returncode, process.stdout.read(), process.stderr.read()
+
+
+def test_unknown_command_fails_without_reading_stdin() -> None:
+    returncode, stdout, stderr = wait_with_stdin_open("deploy")
+    assert (returncode, stdout) == (1, b"")
+    assert stderr.decode().splitlines()[-1] == (
         "ERROR unknown command 'deploy'; usage: registry-image-resource check | in DEST | out SRC"
     )
 
@@ -138,6 +157,17 @@ def test_a_secret_in_an_error_message_is_masked(
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.splitlines()[-1] == "ERROR 401 for user:*** on two lines"
+
+
+@pytest.mark.usefixtures("in_process")
+def test_success_prints_exactly_one_document_and_exits_0(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(cli, "_run", lambda *args: [{"tag": "é<1>", "digest": DIGEST}])
+    assert cli.main(["check"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == f'[{{"tag":"é\\u003c1\\u003e","digest":"{DIGEST}"}}]\n'
+    assert captured.err == ""
 
 
 @pytest.mark.usefixtures("in_process")

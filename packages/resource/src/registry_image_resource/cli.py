@@ -21,6 +21,7 @@ from registry_image_resource.log import configure, redact
 if TYPE_CHECKING:
     from registry_image_resource.models import CheckRequest, InRequest, OutRequest, Version
 
+COMMANDS = ("check", "in", "out")
 USAGE = "usage: registry-image-resource check | in DEST | out SRC"
 
 
@@ -98,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     secrets: list[str] = []
     if not args:
         return _fail(USAGE, secrets)
+    if args[0] not in COMMANDS:  # before reading stdin, which may be a terminal
+        return _fail(f"unknown command {args[0]!r}; {USAGE}", secrets)
     try:
         from registry_image_resource.request import read_request
 
@@ -110,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         return _fail("interrupted", secrets)
     except Exception as err:  # a bug: still one line, still no secret, still exit 1
         return _fail(f"internal error: {type(err).__name__}: {err}", secrets)
-    sys.stdout.write(output)
+    # UTF-8 whatever the locale, as Go writes it.
+    sys.stdout.buffer.write(output.encode("utf-8"))
     sys.stdout.flush()
     return 0
