@@ -34,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m notary_stub", description="Notary v1 server stub")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve until SIGTERM/SIGINT")
-    serve.add_argument("--listen", type=_listen, default=("127.0.0.1", 0), help="HOST:PORT (port 0: any free)")
+    serve.add_argument(
+        "--listen", type=_listen, default=("127.0.0.1", 0), help="HOST:PORT (port 0: any free)"
+    )
     serve.add_argument("--user", type=_user, action="append", default=[], help="NAME:PASSWORD (repeatable)")
     serve.add_argument("--token-auth", action="store_true", help="Bearer tokens from /auth/token, not Basic")
     serve.add_argument("--tls", action="store_true", help="HTTPS with a generated CA")

@@ -36,7 +36,11 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("GET", re.compile(r"^/auth/token$"), "token"),
     ("POST", re.compile(r"^/v2/(?P<gun>[^*]+)/_trust/tuf/$"), "update"),
     ("DELETE", re.compile(r"^/v2/(?P<gun>[^*]+)/_trust/tuf/$"), "delete"),
-    ("GET", re.compile(rf"^/v2/(?P<gun>[^*]+)/_trust/tuf/(?P<version>[1-9][0-9]*)\.(?P<role>{_ROLE})\.json$"), "get"),
+    (
+        "GET",
+        re.compile(rf"^/v2/(?P<gun>[^*]+)/_trust/tuf/(?P<version>[1-9][0-9]*)\.(?P<role>{_ROLE})\.json$"),
+        "get",
+    ),
     (
         "GET",
         re.compile(
@@ -146,7 +150,11 @@ class NotaryApp:
                 return exc.status, json_type, _error(exc.code, exc.message)
         if matched_path:
             return 405, json_type, _error("UNSUPPORTED", "method not allowed")
-        return 404, json_type, _error("METADATA_NOT_FOUND", "You have requested metadata that does not exist.")
+        return (
+            404,
+            json_type,
+            _error("METADATA_NOT_FOUND", "You have requested metadata that does not exist."),
+        )
 
     def _handle(self, name: str, environ: Environ, groups: dict[str, str]) -> bytes:
         repos = self.repositories
@@ -163,7 +171,9 @@ class NotaryApp:
                 stored = repos.current(gun, role)
                 data = None if stored is None else stored.raw
             if data is None:
-                raise NotaryError("METADATA_NOT_FOUND", "You have requested metadata that does not exist.", 404)
+                raise NotaryError(
+                    "METADATA_NOT_FOUND", "You have requested metadata that does not exist.", 404
+                )
             return data
         if name == "get_key":
             return json.dumps(repos.get_or_create_key(gun, role).public.to_json()).encode()
@@ -213,8 +223,11 @@ class NotaryApp:
         json_type = [("Content-Type", "application/json")]
         if self.auth is None or self.auth.mode != "token":
             return 404, json_type, _error("UNSUPPORTED", "this server does not issue tokens")
-        pair = _basic(environ.get("HTTP_AUTHORIZATION", "").partition(" ")[2])
-        if pair is None or not self.auth.check_password(*pair):
+        # Like Docker's token servers: no credentials get an anonymous token that grants nothing
+        # here (clients then retry with credentials); wrong credentials get 401.
+        header = environ.get("HTTP_AUTHORIZATION", "")
+        pair = _basic(header.partition(" ")[2]) if header else None
+        if header and (pair is None or not self.auth.check_password(*pair)):
             headers = [*json_type, ("WWW-Authenticate", 'Basic realm="notary-stub token"')]
             return 401, headers, _error("UNAUTHORIZED", "invalid username or password")
         query = parse_qs(environ.get("QUERY_STRING", ""))
@@ -227,7 +240,7 @@ class NotaryApp:
                     scopes.update((name, action) for action in actions.split(",") if action)
         token = secrets.token_hex(24)
         with self._lock:
-            self._tokens[token] = frozenset(scopes)
+            self._tokens[token] = frozenset(scopes) if pair is not None else frozenset()
         body = json.dumps({"token": token, "access_token": token, "expires_in": 3600}).encode()
         return 200, json_type, body
 

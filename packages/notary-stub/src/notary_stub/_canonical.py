@@ -11,6 +11,7 @@ hand to match the Go code byte for byte.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -37,7 +38,7 @@ def _encode(value: Any, out: list[bytes]) -> None:
     elif isinstance(value, int):
         out.append(str(value).encode())
     elif isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")) or not value.is_integer():
+        if not math.isfinite(value) or not value.is_integer():
             raise CanonicalJSONError(f"canonical JSON cannot encode the number {value!r}")
         out.append(str(int(value)).encode())
     elif isinstance(value, str):

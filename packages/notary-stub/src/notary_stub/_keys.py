@@ -55,7 +55,11 @@ def parse_public_key(document: Any) -> PublicKey:
         raise ValueError("a key must be an object")
     keytype = document.get("keytype")
     keyval = document.get("keyval")
-    if not isinstance(keytype, str) or not isinstance(keyval, dict) or not isinstance(keyval.get("public"), str):
+    if (
+        not isinstance(keytype, str)
+        or not isinstance(keyval, dict)
+        or not isinstance(keyval.get("public"), str)
+    ):
         raise ValueError("a key needs a keytype and a base64 keyval.public")
     try:
         public = base64.b64decode(keyval["public"], validate=True)

@@ -293,7 +293,7 @@ class Repositories:
                 if stored is not None and stored.version >= meta.version:
                     raise NotaryError(
                         "VERSION",
-                        f"{role}: version {meta.version} is not newer than the stored version {stored.version}",
+                        f"{role}: version {meta.version} is not newer than stored version {stored.version}",
                     )
             self.storage.write_many(gun, [(r, m.version, m.raw) for r, m in applied.items()])
 
@@ -324,13 +324,17 @@ class Repositories:
         verify_threshold(update, root_role_keys(new_root, "root"), "the root role")
         return new_root
 
-    def _validate_targets(self, gun: str, updates: dict[str, Signed], root: dict[str, Any], role: str) -> None:
+    def _validate_targets(
+        self, gun: str, updates: dict[str, Signed], root: dict[str, Any], role: str
+    ) -> None:
         meta = updates[role]
         if role == "targets":
             verify_threshold(meta, root_role_keys(root, "targets"), "the targets role")
             return
         parent_role = role.rsplit("/", 1)[0]
-        parent = updates[parent_role].signed if parent_role in updates else self._stored_signed(gun, parent_role)
+        parent = (
+            updates[parent_role].signed if parent_role in updates else self._stored_signed(gun, parent_role)
+        )
         if parent is None:
             raise NotaryError("INVALID_UPDATE", f"{role}: parent role {parent_role} does not exist")
         verify_threshold(meta, delegation_keys(parent, role), f"delegation {role}")
@@ -364,17 +368,25 @@ class Repositories:
         if key is None:
             raise NotaryError(
                 "INVALID_UPDATE",
-                "no snapshot was included in update and server does not hold current snapshot key for repository",
+                "no snapshot was included in update and server does not hold "
+                "current snapshot key for repository",
             )
         previous = self._stored_signed(gun, "snapshot")
-        meta: dict[str, Any] = dict(previous["meta"]) if previous and isinstance(previous.get("meta"), dict) else {}
+        meta: dict[str, Any] = (
+            dict(previous["meta"]) if previous and isinstance(previous.get("meta"), dict) else {}
+        )
         for role in ("root", "targets", *sorted(r for r in updates if r.startswith("targets/"))):
             data = self._role_bytes(gun, updates, role)
             if data is None:
                 raise NotaryError("INVALID_UPDATE", f"cannot build a snapshot: no {role} metadata")
             meta[role] = file_meta(data)
         version = (previous.get("version", 0) if previous else 0) + 1
-        body = {"_type": "Snapshot", "expires": _go_time(now + SNAPSHOT_EXPIRY), "meta": meta, "version": version}
+        body = {
+            "_type": "Snapshot",
+            "expires": _go_time(now + SNAPSHOT_EXPIRY),
+            "meta": meta,
+            "version": version,
+        }
         return _sign("snapshot", body, key)
 
     def _generate_timestamp(self, gun: str, snapshot: Signed, root: dict[str, Any], now: datetime) -> Signed:

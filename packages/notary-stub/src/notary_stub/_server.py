@@ -27,7 +27,7 @@ __all__ = ["NotaryServer"]
 
 
 class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
     def get_environ(self) -> dict[str, Any]:
@@ -49,13 +49,18 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
         super().server_bind()
 
     def finish_request(self, request: Any, client_address: Any) -> None:
-        if self.ssl_context is not None:
-            try:
-                request.settimeout(30)
-                request = self.ssl_context.wrap_socket(request, server_side=True)
-            except (OSError, ssl.SSLError):
-                return
-        super().finish_request(request, client_address)
+        if self.ssl_context is None:
+            super().finish_request(request, client_address)
+            return
+        request.settimeout(30)
+        secured = self.ssl_context.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
+        try:
+            secured.do_handshake()
+            super().finish_request(secured, client_address)
+        except (OSError, ssl.SSLError):
+            return
+        finally:
+            secured.close()
 
 
 class NotaryServer:
