@@ -33,6 +33,11 @@ CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_-./"
         ("127.0.0.1:5000/a/b", "127.0.0.1:5000", "a/b"),
         ("[::1]:5000/foo", "[::1]:5000", "foo"),
         ("[::1]/foo", "[::1]", "foo"),
+        ("[::ffff:127.0.0.1]:80/foo", "[::ffff:127.0.0.1]:80", "foo"),
+        # 4. Go's url.Parse("//"+reg).Host == reg: sub-delims pass, the last ":" starts the port
+        ("host:1:2/foo", "host:1:2", "foo"),
+        ("a~b!$&'()*+,;=.c/foo", "a~b!$&'()*+,;=.c", "foo"),
+        ("ü.example/foo", "ü.example", "foo"),
         ("Example.COM/foo", "Example.COM", "foo"),
         ("registry:/foo", "registry:", "foo"),
         # 4. docker.io rewritten, and 5. library/ added for a single-component path on Docker Hub
@@ -74,6 +79,9 @@ def test_parse_repository_accepts(text: str, registry: str, path: str) -> None:
             "registries must be valid RFC 3986 URI authorities: [fe80::1%25eth0]:5000",
         ),
         ("[not.ipv6]:5000/foo", "registries must be valid RFC 3986 URI authorities: [not.ipv6]:5000"),
+        ("[127.0.0.1]:5000/foo", "registries must be valid RFC 3986 URI authorities: [127.0.0.1]:5000"),
+        ("a{b}.c/foo", "registries must be valid RFC 3986 URI authorities: a{b}.c"),
+        ("a\tb.c/foo", "registries must be valid RFC 3986 URI authorities: a\tb.c"),
         ("a.b\\c/foo", "registries must be valid RFC 3986 URI authorities: a.b\\c"),
     ],
 )
