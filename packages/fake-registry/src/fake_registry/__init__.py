@@ -1,3 +1,61 @@
-"""A fake OCI distribution registry for tests (SPEC A.3)."""
+"""A fake OCI distribution registry for tests (SPEC A.3).
 
-__all__: list[str] = []
+Start one with ``with FakeRegistry() as reg: ...`` (or the ``fake_registry`` pytest fixture),
+seed it with :meth:`FakeRegistry.push_image` / :meth:`FakeRegistry.push_index`, inject faults with
+``reg.faults`` and assert on ``reg.requests``. Images are built with :func:`build_image`,
+:func:`build_layer` and :func:`build_index` from dicts of :class:`File`, :class:`Dir`,
+:class:`Symlink`, :class:`Hardlink`, :class:`Whiteout`, :class:`OpaqueWhiteout` entries, and can be
+uploaded to any registry (a real ``registry:2`` too) with :func:`upload`.
+"""
+
+from fake_registry._auth import AuthConfig
+from fake_registry._errors import RegistryError
+from fake_registry._faults import Fault, Faults, LoggedRequest, RequestLog
+from fake_registry._image import (
+    Device,
+    Dir,
+    Fifo,
+    File,
+    Hardlink,
+    Image,
+    ImageConfig,
+    Index,
+    Layer,
+    OpaqueWhiteout,
+    Symlink,
+    Whiteout,
+    build_image,
+    build_index,
+    build_layer,
+    tar_bytes,
+)
+from fake_registry._registry import FakeRegistry, StoredManifest
+from fake_registry._tls import CertificateAuthority
+
+__all__ = [
+    "AuthConfig",
+    "CertificateAuthority",
+    "Device",
+    "Dir",
+    "FakeRegistry",
+    "Fault",
+    "Faults",
+    "Fifo",
+    "File",
+    "Hardlink",
+    "Image",
+    "ImageConfig",
+    "Index",
+    "Layer",
+    "LoggedRequest",
+    "OpaqueWhiteout",
+    "RegistryError",
+    "RequestLog",
+    "StoredManifest",
+    "Symlink",
+    "Whiteout",
+    "build_image",
+    "build_index",
+    "build_layer",
+    "tar_bytes",
+]
