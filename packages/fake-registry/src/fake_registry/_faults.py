@@ -148,7 +148,7 @@ class Faults:
 
 @dataclass(frozen=True, slots=True)
 class LoggedRequest:
-    """One request as the registry saw it, and the status it answered (0: connection dropped)."""
+    """One request as the registry saw it, and the status it answered (0: closed unanswered)."""
 
     method: str
     path: str

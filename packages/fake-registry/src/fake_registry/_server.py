@@ -164,17 +164,21 @@ class RegistryHandler(BaseHTTPRequestHandler):
     forced_scheme: str | None = None
 
     def setup(self) -> None:
-        self.server.track(self.request, True)
         context = self.server.ssl_context
         if context is not None and not isinstance(self.request, ssl.SSLSocket):
             self.request.settimeout(30)
+            # The SSLSocket takes over the file descriptor; finish() closes it.
             self.request = context.wrap_socket(self.request, server_side=True)
+        self.server.track(self.request, True)
         super().setup()
 
     def finish(self) -> None:
         with contextlib.suppress(OSError):
             super().finish()
         self.server.track(self.request, False)
+        if isinstance(self.request, ssl.SSLSocket):
+            with contextlib.suppress(OSError):
+                self.request.close()
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the per-request stderr line; the request log records everything."""
@@ -218,41 +222,46 @@ def serve_request(
     headers_items = list(handler.headers.items())
     headers = {k.lower(): v for k, v in headers_items}
     method = handler.command
-    status = 0
-    try:
-        fault = faults.take(method, path)
-        if fault is not None and fault.latency:
-            time.sleep(fault.latency)
-        if fault is not None and fault.reset:
-            _reset(handler)
-            return
-        try:
-            body, length = _body_reader(handler)
-        except RegistryError as err:
-            handler.close_connection = True
-            status = _write(handler, error_response(err), None, method)
-            return
-        if fault is not None and "no_range" in fault.quirks:
-            headers.pop("range", None)
-        request = Request(method, path, query, headers, body, f"{scheme}://{host}", length)
-        response: Response | None = None
-        if fault is not None and fault.status is not None:
-            response = _fault_response(fault)
-        if response is None:
-            try:
-                response = registry.handle(request)
-            except (ConnectionError, TimeoutError, ssl.SSLError):
-                handler.close_connection = True
-                return
-            except Exception:  # a bug must not kill the connection thread silently
-                traceback.print_exc(file=sys.stderr)
-                response = error_response(RegistryError("UNKNOWN", has_detail=False))
-        _drain(handler, body)
-        status = _write(handler, response, fault, method)
-    finally:
+
+    def record(status: int) -> None:
+        # Logged before the answer goes out: once a client has its answer, the log shows it.
         log.record(
             LoggedRequest(method, path, query, masked_headers(headers_items), status, host=host.lower())
         )
+
+    fault = faults.take(method, path)
+    if fault is not None and fault.latency:
+        time.sleep(fault.latency)
+    if fault is not None and fault.reset:
+        record(0)
+        _reset(handler)
+        return
+    try:
+        body, length = _body_reader(handler)
+    except RegistryError as err:
+        handler.close_connection = True
+        record(err.status)
+        _write(handler, error_response(err), None, method)
+        return
+    if fault is not None and "no_range" in fault.quirks:
+        headers.pop("range", None)
+    request = Request(method, path, query, headers, body, f"{scheme}://{host}", length)
+    response: Response
+    if fault is not None and fault.status is not None:
+        response = _fault_response(fault)
+    else:
+        try:
+            response = registry.handle(request)
+        except (ConnectionError, TimeoutError, ssl.SSLError):
+            handler.close_connection = True
+            record(0)
+            return
+        except Exception:  # a bug must not kill the connection thread silently
+            traceback.print_exc(file=sys.stderr)
+            response = error_response(RegistryError("UNKNOWN", has_detail=False))
+    _drain(handler, body)
+    record(response.status)
+    _write(handler, response, fault, method)
 
 
 def _fault_response(fault: Fault) -> Response:
@@ -314,7 +323,7 @@ class _Dropped(Exception):
     pass
 
 
-def _write(handler: BaseHTTPRequestHandler, response: Response, fault: Fault | None, method: str) -> int:
+def _write(handler: BaseHTTPRequestHandler, response: Response, fault: Fault | None, method: str) -> None:
     headers = response.headers
     if fault is not None and fault.quirks:
         drop = set()
@@ -348,7 +357,6 @@ def _write(handler: BaseHTTPRequestHandler, response: Response, fault: Fault | N
         with contextlib.suppress(OSError):
             wfile.flush()
         _reset_after_drop(handler)
-    return response.status
 
 
 def _reset_after_drop(handler: BaseHTTPRequestHandler) -> None:

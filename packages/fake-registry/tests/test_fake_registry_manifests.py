@@ -1,0 +1,194 @@
+"""Manifests: push and pull by tag and digest, validation, unknown media types, deletion."""
+
+import hashlib
+import json
+
+import pytest
+import requests
+
+from fake_registry import FakeRegistry, build_image
+
+OCI = "application/vnd.oci.image.manifest.v1+json"
+DOCKER = "application/vnd.docker.distribution.manifest.v2+json"
+
+
+def sha(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def push_blobs(reg: FakeRegistry, repo: str, image) -> None:
+    for data in image.blobs().values():
+        reg.push_blob(repo, data)
+
+
+@pytest.mark.parametrize("fmt", ["oci", "docker"])
+def test_put_then_get_by_tag_and_digest(fake_registry, fmt):
+    image = build_image([{"a": b"1"}], format=fmt)
+    push_blobs(fake_registry, "m/app", image)
+    r = requests.put(
+        f"{fake_registry.url}/v2/m/app/manifests/v1",
+        data=image.manifest,
+        headers={"Content-Type": image.media_type},
+    )
+    assert r.status_code == 201
+    assert r.headers["Docker-Content-Digest"] == image.digest
+    assert r.headers["Location"] == f"{fake_registry.url}/v2/m/app/manifests/{image.digest}"
+    for ref in ("v1", image.digest):
+        got = requests.get(
+            f"{fake_registry.url}/v2/m/app/manifests/{ref}", headers={"Accept": image.media_type}
+        )
+        assert (got.status_code, got.content) == (200, image.manifest)
+        assert got.headers["Content-Type"] == image.media_type
+        assert got.headers["Docker-Content-Digest"] == image.digest
+        head = requests.head(f"{fake_registry.url}/v2/m/app/manifests/{ref}")
+        assert (head.status_code, head.headers["Content-Length"]) == (200, str(len(image.manifest)))
+        assert head.headers["Docker-Content-Digest"] == image.digest
+
+
+def test_unknown_media_type_is_stored_verbatim(fake_registry):
+    body = b'{"schemaVersion": 1, "name": "whatever"}'
+    media_type = "application/vnd.docker.distribution.manifest.v1+prettyjws"
+    r = requests.put(
+        f"{fake_registry.url}/v2/m/old/manifests/v1", data=body, headers={"Content-Type": media_type}
+    )
+    assert r.status_code == 201
+    got = requests.get(f"{fake_registry.url}/v2/m/old/manifests/v1")
+    assert (got.content, got.headers["Content-Type"]) == (body, media_type)
+
+
+def test_missing_blobs_are_manifest_blob_unknown(fake_registry):
+    image = build_image([{"a": b"1"}])
+    fake_registry.push_blob("m/app", image.config)
+    r = requests.put(
+        f"{fake_registry.url}/v2/m/app/manifests/v1", data=image.manifest, headers={"Content-Type": OCI}
+    )
+    assert r.status_code == 400
+    assert r.json() == {
+        "errors": [
+            {
+                "code": "MANIFEST_BLOB_UNKNOWN",
+                "message": "blob unknown to registry",
+                "detail": image.layers[0].digest,
+            }
+        ]
+    }
+
+
+def test_index_with_unknown_child_is_rejected(fake_registry):
+    index = fake_registry.push_index("m/src", "v1")
+    r = requests.put(
+        f"{fake_registry.url}/v2/m/other/manifests/v1",
+        data=index.manifest,
+        headers={"Content-Type": index.media_type},
+    )
+    assert (r.status_code, r.json()["errors"][0]["code"]) == (400, "MANIFEST_BLOB_UNKNOWN")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[]",
+        b'{"schemaVersion": 1}',
+        b'{"schemaVersion": 2, "config": {"digest": "sha256:x", "size": 1}}',
+    ],
+)
+def test_malformed_manifest_is_manifest_invalid(fake_registry, body):
+    r = requests.put(f"{fake_registry.url}/v2/m/app/manifests/v1", data=body, headers={"Content-Type": OCI})
+    assert (r.status_code, r.json()["errors"][0]["code"]) == (400, "MANIFEST_INVALID")
+
+
+def test_media_type_mismatch_is_manifest_invalid(fake_registry):
+    image = build_image([{"a": b"1"}])
+    push_blobs(fake_registry, "m/app", image)
+    r = requests.put(
+        f"{fake_registry.url}/v2/m/app/manifests/v1", data=image.manifest, headers={"Content-Type": DOCKER}
+    )
+    assert (r.status_code, r.json()["errors"][0]["code"]) == (400, "MANIFEST_INVALID")
+
+
+def test_oversized_manifest_is_manifest_invalid(fake_registry):
+    body = b'{"schemaVersion": 2, "x": "' + b"a" * (4 << 20) + b'"}'
+    r = requests.put(f"{fake_registry.url}/v2/m/app/manifests/v1", data=body, headers={"Content-Type": OCI})
+    assert (r.status_code, r.json()["errors"][0]["code"]) == (400, "MANIFEST_INVALID")
+    assert requests.get(f"{fake_registry.url}/v2/").status_code == 200
+
+
+def test_put_by_wrong_digest_is_digest_invalid(fake_registry):
+    image = build_image([{"a": b"1"}])
+    push_blobs(fake_registry, "m/app", image)
+    wrong = "sha256:" + "2" * 64
+    r = requests.put(
+        f"{fake_registry.url}/v2/m/app/manifests/{wrong}", data=image.manifest, headers={"Content-Type": OCI}
+    )
+    assert (r.status_code, r.json()["errors"][0]["code"]) == (400, "DIGEST_INVALID")
+
+
+def test_invalid_tag_is_tag_invalid(fake_registry):
+    r = requests.put(
+        f"{fake_registry.url}/v2/m/app/manifests/-bad", data=b"{}", headers={"Content-Type": "x/y"}
+    )
+    assert (r.status_code, r.json()["errors"][0]["code"]) == (400, "TAG_INVALID")
+
+
+def test_unknown_tag_and_digest(fake_registry):
+    fake_registry.push_image("m/app", "v1")
+    r = requests.get(f"{fake_registry.url}/v2/m/app/manifests/nope")
+    assert r.json() == {
+        "errors": [{"code": "MANIFEST_UNKNOWN", "message": "manifest unknown", "detail": {"Tag": "nope"}}]
+    }
+    r = requests.get(f"{fake_registry.url}/v2/m/app/manifests/sha256:" + "3" * 64)
+    assert (r.status_code, r.json()["errors"][0]["code"]) == (404, "MANIFEST_UNKNOWN")
+
+
+def test_unknown_repository_is_name_unknown(fake_registry):
+    r = requests.get(f"{fake_registry.url}/v2/m/none/manifests/v1")
+    assert r.json() == {
+        "errors": [
+            {
+                "code": "NAME_UNKNOWN",
+                "message": "repository name not known to registry",
+                "detail": {"name": "m/none"},
+            }
+        ]
+    }
+
+
+def test_delete_by_digest_removes_manifest_and_its_tags(fake_registry):
+    image = fake_registry.push_image("m/app", ["v1", "v2"])
+    fake_registry.push_image("m/app", "other", layers=[{"b": b"2"}])
+    assert requests.delete(f"{fake_registry.url}/v2/m/app/manifests/{image.digest}").status_code == 202
+    assert requests.get(f"{fake_registry.url}/v2/m/app/manifests/{image.digest}").status_code == 404
+    assert fake_registry.tags("m/app") == ["other"]
+
+
+def test_delete_by_tag_removes_only_the_tag(fake_registry):
+    image = fake_registry.push_image("m/app", ["v1", "v2"])
+    assert requests.delete(f"{fake_registry.url}/v2/m/app/manifests/v1").status_code == 202
+    assert fake_registry.tags("m/app") == ["v2"]
+    assert requests.head(f"{fake_registry.url}/v2/m/app/manifests/{image.digest}").status_code == 200
+
+
+def test_subject_gets_oci_subject_header(fake_registry):
+    target = fake_registry.push_image("m/app", "v1")
+    sig = build_image(
+        [],
+        subject=target,
+        artifact_type="application/vnd.example.sig",
+        config_bytes=b"{}",
+        config_media_type="application/vnd.oci.empty.v1+json",
+    )
+    fake_registry.push_blob("m/app", b"{}")
+    r = requests.put(
+        f"{fake_registry.url}/v2/m/app/manifests/{sig.digest}",
+        data=sig.manifest,
+        headers={"Content-Type": OCI},
+    )
+    assert r.status_code == 201
+    assert r.headers["OCI-Subject"] == target.digest
+
+
+def test_manifest_readable_through_blob_endpoint(fake_registry):
+    image = fake_registry.push_image("m/app", "v1")
+    r = requests.get(f"{fake_registry.url}/v2/m/app/blobs/{image.digest}")
+    assert json.loads(r.content) == json.loads(image.manifest)
