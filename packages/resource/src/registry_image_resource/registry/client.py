@@ -1,0 +1,553 @@
+"""The registry client: the distribution API as the resource uses it, for one repository.
+
+This module owns the requests the resource sends to a registry (SPEC B.3.2.1, B.3.6, B.6.1): the
+ping and the choice of scheme, tag listing with ``Link`` pagination, manifest HEAD/GET with digest
+verification, blob download (verified, resumed with ``Range``), blob existence, cross-repository
+mount, upload and manifest push. Every request is retried per ``retry.py`` and re-authenticated
+per ``auth.py``. It must never log or raise a message containing a credential or token, and never
+follow a pagination link to another host.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
+from urllib.parse import quote, urljoin, urlsplit
+
+from registry_image_resource.errors import IntegrityError, RegistryError, ResourceError, TransportError
+from registry_image_resource.reference import Repository, plain_http_allowed
+from registry_image_resource.registry import retry
+from registry_image_resource.registry.auth import Authenticator, parse_challenges, pick_challenge, scope_for
+from registry_image_resource.registry.errors import describe_exception, registry_error
+from registry_image_resource.registry.manifests import (
+    ACCEPT,
+    DOCKER_MANIFEST_V1_SIGNED,
+    detect_media_type,
+    sha256_digest,
+)
+from registry_image_resource.registry.retry import RETRY_STATUSES, Retryable, RetryPolicy
+from registry_image_resource.registry.transport import (
+    CONNECT_TIMEOUT,
+    READ_TIMEOUT,
+    ConnectOptions,
+    new_session,
+    tls_context,
+)
+
+if TYPE_CHECKING:
+    import requests
+
+    from registry_image_resource.models import Source
+
+__all__ = ["BlobReader", "ConnectOptions", "Manifest", "RegistryClient", "options_from_source"]
+
+_log = logging.getLogger("registry_image_resource")
+
+TAGS_PAGE_SIZE = 1000
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """A manifest or index exactly as the registry sent it."""
+
+    body: bytes
+    media_type: str
+    digest: str
+
+
+def options_from_source(source: Source) -> ConnectOptions:
+    """The connection options ``source`` asks for (its own registry; a mirror has its own)."""
+    return ConnectOptions(
+        username=source.username,
+        password=source.password,
+        insecure=source.insecure,
+        ca_certs=tuple(source.ca_certs),
+        client_cert=source.client_cert,
+        client_key=source.client_key,
+    )
+
+
+def _quote_ref(ref: str) -> str:
+    return quote(ref, safe=":@+")
+
+
+def _is_retryable_exception(err: Exception) -> bool:
+    import requests
+
+    if isinstance(err, requests.exceptions.SSLError):
+        return False
+    return isinstance(
+        err,
+        requests.ConnectionError | requests.Timeout | requests.exceptions.ChunkedEncodingError,
+    )
+
+
+def _next_link(header: str | None, request_url: str, base_url: str) -> str | None:
+    """The ``rel="next"`` target of a ``Link`` header, refused if it leaves the registry (B.3.2.1)."""
+    if not header:
+        return None
+    for part in header.split(","):
+        target, _, params = part.partition(";")
+        target = target.strip()
+        if not (target.startswith("<") and target.endswith(">")):
+            continue
+        rels = [p.strip() for p in params.split(";")]
+        if not any(r.replace(" ", "") in ('rel="next"', "rel=next") for r in rels):
+            continue
+        url = urljoin(request_url, target[1:-1])
+        got, want = urlsplit(url), urlsplit(base_url)
+        if got.scheme != want.scheme:
+            raise RegistryError(
+                f'pagination URL scheme "{got.scheme}" does not match registry scheme "{want.scheme}"'
+            )
+        if got.netloc != want.netloc:
+            raise RegistryError("pagination URL host does not match registry host: potential SSRF attack")
+        return url
+    return None
+
+
+class RegistryClient:
+    """One repository on one registry, over one pooled, authenticated session. Thread-safe."""
+
+    def __init__(
+        self,
+        repo: Repository,
+        session: requests.Session,
+        base_url: str,
+        auth: Authenticator,
+        policy: RetryPolicy,
+    ) -> None:
+        self.repo = repo
+        self.base_url = base_url
+        self._session = session
+        self._auth = auth
+        self._policy = policy
+        self._count_lock = threading.Lock()
+        self.requests_sent = 0
+        session.hooks["response"].append(self._count)
+
+    # --- set-up -----------------------------------------------------------------------------
+
+    @classmethod
+    def connect(
+        cls,
+        repo: Repository,
+        options: ConnectOptions,
+        actions: str = "pull",
+        *,
+        env: Mapping[str, str] | None = None,
+    ) -> RegistryClient:
+        """Ping the registry, choose HTTPS or (where allowed) HTTP, and authenticate for ``actions``.
+
+        Errors are prefixed ``initialize transport: `` as in the Go resource.
+        """
+        policy = RetryPolicy.from_env(os.environ if env is None else env)
+        context = tls_context(options)
+        session = new_session(context, registry=repo.registry, insecure=options.insecure)
+        try:
+            scheme, challenge_header = _ping(session, repo.registry, options, policy)
+            auth = Authenticator(
+                session, registry=repo.registry, scheme=scheme, options=options, policy=policy
+            )
+            challenge = pick_challenge(parse_challenges(challenge_header)) if challenge_header else None
+            auth.start(challenge, (scope_for(repo.path, actions),))
+        except ResourceError as err:
+            session.close()
+            raise err.wrap("initialize transport") from None
+        except BaseException:
+            session.close()
+            raise
+        return cls(repo, session, f"{scheme}://{repo.registry}", auth, policy)
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _count(self, response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+        with self._count_lock:
+            self.requests_sent += 1
+        return response
+
+    # --- the core request -------------------------------------------------------------------
+
+    def _url(self, suffix: str) -> str:
+        return f"{self.base_url}/v2/{self.repo.path}/{suffix}"
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        ok: Collection[int] = (200,),
+        headers: Mapping[str, str] | None = None,
+        body: Callable[[], bytes | IO[bytes]] | None = None,
+        stream: bool = False,
+    ) -> requests.Response:
+        """Send with retries and re-authentication; return a response whose status is in ``ok``.
+
+        Unless ``stream``, the body has been read (so a truncated body is retried here).
+        ``body`` is called once per attempt, so a file can be sent again from its start.
+        """
+        sent = headers or {}
+        return retry.call(
+            lambda: self._attempt(method, url, ok=ok, headers=sent, body=body, stream=stream), self._policy
+        )
+
+    def _attempt(
+        self,
+        method: str,
+        url: str,
+        *,
+        ok: Collection[int],
+        headers: Mapping[str, str],
+        body: Callable[[], bytes | IO[bytes]] | None,
+        stream: bool,
+    ) -> requests.Response:
+        import requests
+
+        same_host = urlsplit(url).netloc == urlsplit(self.base_url).netloc
+        for _ in range(3):
+            generation = self._auth.generation
+            sent = dict(headers)
+            if same_host:
+                sent.update(self._auth.header())
+            data = body() if body is not None else None
+            try:
+                response = self._session.request(
+                    method,
+                    url,
+                    headers=sent,
+                    data=data,
+                    stream=True,
+                    timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+                )
+                if not stream or response.status_code not in ok:
+                    _ = response.content
+            except requests.RequestException as err:
+                failure = TransportError(f"{method} {url}: {describe_exception(err)}")
+                if _is_retryable_exception(err):
+                    raise Retryable(failure) from None
+                raise failure from None
+            finally:
+                if data is not None and not isinstance(data, bytes):
+                    data.close()
+            status = response.status_code
+            if (
+                status == 401
+                and same_host
+                and self._auth.on_unauthorized(response.headers.get("WWW-Authenticate", ""), generation)
+            ):
+                continue
+            if status in ok:
+                return response
+            break
+        error = registry_error(method, url, status, response.content)
+        if status in RETRY_STATUSES:
+            raise Retryable(error, retry.parse_retry_after(response.headers.get("Retry-After")))
+        raise error
+
+    # --- tags and manifests -----------------------------------------------------------------
+
+    def list_tags(self) -> list[str]:
+        """Every tag, following ``Link: <...>; rel="next"`` pages on the same registry only."""
+        url: str | None = self._url(f"tags/list?n={TAGS_PAGE_SIZE}")
+        tags: list[str] = []
+        while url is not None:
+            response = self._send("GET", url)
+            try:
+                document = json.loads(response.content)
+            except ValueError:
+                status = response.status_code
+                raise RegistryError(f"GET {url}: invalid JSON in tag list", status=status) from None
+            page = document.get("tags") if isinstance(document, dict) else None
+            if page is not None and not (isinstance(page, list) and all(isinstance(t, str) for t in page)):
+                raise RegistryError(f"GET {url}: malformed tag list", status=response.status_code)
+            tags.extend(page or [])
+            url = _next_link(response.headers.get("Link"), response.url or url, self.base_url)
+        return tags
+
+    def head_or_get_digest(self, ref: str) -> str | None:
+        """The digest ``ref`` (tag or digest) resolves to, or None when the registry has no such manifest.
+
+        SPEC B.3.6: HEAD first; its ``Docker-Content-Digest`` is trusted only with ``Content-Type``
+        and ``Content-Length`` present (and equal to a requested digest); otherwise GET and hash.
+        """
+        url = self._url(f"manifests/{_quote_ref(ref)}")
+        headers = {"Accept": ACCEPT}
+        try:
+            response = self._send("HEAD", url, headers=headers, ok=(200, 404))
+        except RegistryError:
+            response = None
+        if response is not None:
+            if response.status_code == 404:
+                return None
+            digest = response.headers.get("Docker-Content-Digest")
+            if (
+                digest
+                and response.headers.get("Content-Type")
+                and response.headers.get("Content-Length")
+                and (not _is_digest(ref) or digest == ref)
+            ):
+                return digest
+        response = self._send("GET", url, headers=headers, ok=(200, 404))
+        if response.status_code == 404:
+            return None
+        return self._manifest_digest(ref, response).digest
+
+    def get_manifest(self, ref: str) -> Manifest:
+        """The manifest or index for ``ref``; a digest ``ref`` is verified against the body."""
+        url = self._url(f"manifests/{_quote_ref(ref)}")
+        response = self._send("GET", url, headers={"Accept": ACCEPT})
+        return self._manifest_digest(ref, response)
+
+    def _manifest_digest(self, ref: str, response: requests.Response) -> Manifest:
+        body = response.content
+        content_type = response.headers.get("Content-Type")
+        media_type = detect_media_type(body, content_type)
+        if media_type == DOCKER_MANIFEST_V1_SIGNED and response.headers.get("Docker-Content-Digest"):
+            digest = response.headers["Docker-Content-Digest"]
+        elif _is_digest(ref) and not ref.startswith("sha256:"):
+            algorithm = ref.split(":", 1)[0]
+            try:
+                digest = f"{algorithm}:{hashlib.new(algorithm, body).hexdigest()}"
+            except ValueError:
+                raise IntegrityError(f"unsupported digest algorithm in {ref!r}") from None
+        else:
+            digest = sha256_digest(body)
+        if _is_digest(ref) and digest != ref:
+            raise IntegrityError(
+                f'manifest digest: "{digest}" does not match requested digest: "{ref}" for '
+                f'"{self.repo.name}@{ref}"'
+            )
+        return Manifest(body=body, media_type=media_type, digest=digest)
+
+    def put_manifest(self, ref: str, body: bytes, media_type: str) -> str:
+        """Push a manifest or index under ``ref`` (tag or digest); returns its digest."""
+        url = self._url(f"manifests/{_quote_ref(ref)}")
+        self._send("PUT", url, ok=(200, 201, 202), headers={"Content-Type": media_type}, body=lambda: body)
+        return sha256_digest(body)
+
+    # --- blobs ------------------------------------------------------------------------------
+
+    def blob_exists(self, digest: str) -> bool:
+        response = self._send("HEAD", self._url(f"blobs/{digest}"), ok=(200, 404))
+        return response.status_code == 200
+
+    def open_blob(self, digest: str, size: int | None = None, offset: int = 0) -> BlobReader:
+        """A stream of the blob's bytes from ``offset``, verified at EOF (digest from 0 only, size always)."""
+        return BlobReader(self, digest, size, offset)
+
+    def fetch_blob(self, digest: str, size: int | None = None) -> bytes:
+        """A small blob (an image config) whole, verified."""
+        with self.open_blob(digest, size) as reader:
+            return reader.read()
+
+    def mount_blob(self, digest: str, from_repo: Repository) -> bool:
+        """Mount ``digest`` from another repository of the same registry; False if it was not mounted."""
+        if from_repo.registry != self.repo.registry:
+            return False
+        self._auth.add_scope(scope_for(from_repo.path, "pull"))
+        query = f"mount={quote(digest, safe=':')}&from={quote(from_repo.path, safe='/')}"
+        url = self._url(f"blobs/uploads/?{query}")
+        response = self._send("POST", url, ok=(201, 202))
+        if response.status_code == 201:
+            return True
+        # The registry opened an ordinary upload instead: cancel it.
+        location = response.headers.get("Location")
+        if location:
+            try:
+                self._send("DELETE", urljoin(response.url or url, location), ok=(200, 202, 204, 404))
+            except ResourceError as err:
+                _log.debug("cancelling upload after a refused mount: %s", err)
+        return False
+
+    def upload_blob(self, digest: str, size: int, opener: Callable[[], BinaryIO]) -> None:
+        """Upload a blob: POST for a session, then one streamed PUT (the whole upload is retried)."""
+
+        def attempt() -> None:
+            start = self._attempt(
+                "POST", self._url("blobs/uploads/"), ok=(202,), headers={}, body=None, stream=False
+            )
+            location = start.headers.get("Location")
+            if not location:
+                raise RegistryError(f"POST {self._url('blobs/uploads/')}: no Location in the answer")
+            target = urljoin(start.url or self.base_url, location)
+            target += ("&" if "?" in target else "?") + f"digest={quote(digest, safe=':')}"
+            self._attempt(
+                "PUT",
+                target,
+                ok=(201, 204),
+                headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+                body=opener,
+                stream=False,
+            )
+
+        retry.call(attempt, self._policy)
+
+    def _get_blob_response(self, digest: str, offset: int) -> requests.Response:
+        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        return self._send("GET", self._url(f"blobs/{digest}"), ok=(200, 206), headers=headers, stream=True)
+
+
+def _is_digest(ref: str) -> bool:
+    algorithm, sep, encoded = ref.partition(":")
+    return bool(sep and algorithm and encoded) and "/" not in ref
+
+
+def _ping(
+    session: requests.Session, registry: str, options: ConnectOptions, policy: RetryPolicy
+) -> tuple[str, str]:
+    """``(scheme, WWW-Authenticate)`` of the first scheme whose ``/v2/`` answers 200 or 401.
+
+    HTTPS always comes first; plain HTTP is tried after it only where allowed (A.2.5).
+    """
+    import requests
+
+    schemes = ["https", "http"] if plain_http_allowed(registry, insecure=options.insecure) else ["https"]
+
+    def attempt() -> tuple[str, str]:
+        errors: list[str] = []
+        transient: Retryable | None = None
+        for scheme in schemes:
+            url = f"{scheme}://{registry}/v2/"
+            try:
+                response = session.get(url, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))
+                _ = response.content
+            except requests.RequestException as err:
+                errors.append(f"GET {url}: {describe_exception(err)}")
+                if _is_retryable_exception(err) and transient is None:
+                    transient = Retryable(TransportError(errors[-1]))
+                continue
+            if response.status_code in (200, 401):
+                return scheme, response.headers.get("WWW-Authenticate", "")
+            error = registry_error("GET", url, response.status_code, response.content)
+            errors.append(str(error))
+            if response.status_code in RETRY_STATUSES and transient is None:
+                transient = Retryable(error, retry.parse_retry_after(response.headers.get("Retry-After")))
+        joined = "; ".join(errors)
+        if transient is not None:
+            transient.error = TransportError(joined)
+            raise transient
+        raise TransportError(joined)
+
+    return retry.call(attempt, policy)
+
+
+class BlobReader(io.RawIOBase):
+    """A blob's bytes, hashed and counted as they are read; resumes with ``Range`` after a break.
+
+    At EOF the size (when known) and the digest (when reading from offset 0) are checked, and a
+    mismatch raises ``IntegrityError`` naming the digest.
+    """
+
+    def __init__(self, client: RegistryClient, digest: str, size: int | None, offset: int) -> None:
+        super().__init__()
+        self._client = client
+        self._digest = digest
+        self._size = size
+        self._position = offset
+        self._hash: Any = None
+        if offset == 0:
+            algorithm = digest.split(":", 1)[0]
+            try:
+                self._hash = hashlib.new(algorithm)
+            except ValueError:
+                raise IntegrityError(f"blob {digest}: unsupported digest algorithm") from None
+        self._resumes = 0
+        self._done = False
+        self._response: requests.Response | None = None
+        self._open()
+
+    @property
+    def position(self) -> int:
+        return self._position
+
+    def readable(self) -> bool:
+        return True
+
+    def _open(self) -> None:
+        response = self._client._get_blob_response(self._digest, self._position)
+        if self._position and response.status_code == 200:
+            # The registry ignored Range: skip what we already have.
+            remaining = self._position
+            while remaining:
+                chunk = response.raw.read(min(remaining, CHUNK))
+                if not chunk:
+                    break
+                remaining -= len(chunk)
+        self._response = response
+
+    def _resume(self, reason: str) -> None:
+        self._resumes += 1
+        if self._resumes >= self._client._policy.attempts:
+            raise TransportError(
+                f"GET blob {self._digest}: {reason} (gave up after {self._resumes} attempts)"
+            )
+        delay = self._client._policy.backoff(self._resumes - 1)
+        _log.warning(
+            "transient error: blob %s broke at byte %d: %s; resuming", self._digest, self._position, reason
+        )
+        import time
+
+        time.sleep(delay)
+        if self._response is not None:
+            self._response.close()
+        self._open()
+
+    def readinto(self, buffer: Any) -> int:
+        if self._done:
+            return 0
+        view = memoryview(buffer).cast("B")
+        while True:
+            assert self._response is not None
+            try:
+                data = self._response.raw.read(len(view))
+            except Exception as err:  # urllib3 ProtocolError/ReadTimeoutError, OSError
+                if isinstance(err, ResourceError):
+                    raise
+                self._resume(describe_exception(err))
+                continue
+            if not data:
+                if self._size is not None and self._position < self._size:
+                    self._resume(f"connection closed at byte {self._position} of {self._size}")
+                    continue
+                self._finish()
+                return 0
+            count = len(data)
+            view[:count] = data
+            self._position += count
+            if self._hash is not None:
+                self._hash.update(data)
+            if self._size is not None and self._position > self._size:
+                raise IntegrityError(f"blob {self._digest}: more bytes than the expected size {self._size}")
+            return count
+
+    def _finish(self) -> None:
+        self._done = True
+        if self._size is not None and self._position != self._size:
+            raise IntegrityError(
+                f"blob {self._digest}: size {self._position} does not match the expected size {self._size}"
+            )
+        if self._hash is not None:
+            got = f"{self._digest.split(':', 1)[0]}:{self._hash.hexdigest()}"
+            if got != self._digest:
+                raise IntegrityError(f"blob {self._digest}: content has digest {got}")
+
+    def close(self) -> None:
+        if self._response is not None:
+            self._response.close()
+            self._response = None
+        super().close()

@@ -1,0 +1,98 @@
+"""Turning a registry's error answer into a ``RegistryError`` with one readable line.
+
+This module owns the wording of registry errors: ``<METHOD> <url>: <status> <reason>: <CODE>:
+<message>`` (the registry is named by the URL, as go-containerregistry does), taking the code and
+message from the spec's error JSON (``{"errors": [{"code", "message", "detail"}]}``) when the
+registry sent one. It must never put request headers (credentials) into a message.
+"""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+from typing import Any
+
+from registry_image_resource.errors import NotFoundError, RegistryError
+
+_SNIPPET = 200
+
+
+def status_text(status: int) -> str:
+    """``404 Not Found``; a status without a standard phrase is shown as the bare number."""
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return str(status)
+
+
+def parse_error_body(body: bytes) -> tuple[str | None, str | None, str | None]:
+    """``(code, message, detail)`` of the first error in a spec error document, else Nones.
+
+    Further errors in the list are folded into the message (``; ``-joined), as ggcr does.
+    """
+    try:
+        document: Any = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None, None, None
+    errors = document.get("errors") if isinstance(document, dict) else None
+    if not isinstance(errors, list) or not errors or not isinstance(errors[0], dict):
+        return None, None, None
+    first = errors[0]
+    code = first.get("code")
+    messages = [
+        str(e.get("message")) for e in errors if isinstance(e, dict) and e.get("message") not in (None, "")
+    ]
+    detail = first.get("detail")
+    detail_text = None
+    if detail not in (None, "", {}, []):
+        detail_text = detail if isinstance(detail, str) else json.dumps(detail, sort_keys=True)
+    return (str(code) if code else None, "; ".join(messages) or None, detail_text)
+
+
+def _snippet(body: bytes) -> str:
+    text = body[: _SNIPPET * 4].decode("utf-8", "replace")
+    text = " ".join(text.split())
+    return text[:_SNIPPET] + ("..." if len(text) > _SNIPPET else "")
+
+
+def registry_error(method: str, url: str, status: int, body: bytes) -> RegistryError:
+    """The error for a non-success answer; ``NotFoundError`` for 404."""
+    code, message, detail = parse_error_body(body)
+    parts = [f"{method} {url}", status_text(status)]
+    if code:
+        parts.append(code)
+        if message:
+            parts.append(message)
+    elif body.strip():
+        parts.append(_snippet(body))
+    text = ": ".join(parts)
+    kind = NotFoundError if status == HTTPStatus.NOT_FOUND else RegistryError
+    return kind(text, status=status, code=code, detail=detail or message)
+
+
+def describe_exception(err: BaseException) -> str:
+    """A short reason for a requests/urllib3 exception (the useful part is nested deep inside).
+
+    ``ConnectionError(MaxRetryError(NewConnectionError(...)))`` becomes the innermost text, e.g.
+    ``[Errno 111] Connection refused``; an SSL failure keeps OpenSSL's reason.
+    """
+    chain: list[BaseException] = []
+    inner: BaseException | None = err
+    while inner is not None and inner not in chain and len(chain) < 8:
+        chain.append(inner)
+        nested = inner.args[0] if inner.args and isinstance(inner.args[0], BaseException) else None
+        reason = getattr(inner, "reason", None)
+        inner = (
+            (reason if isinstance(reason, BaseException) else None)
+            or nested
+            or inner.__cause__
+            or inner.__context__
+        )
+    for candidate in reversed(chain):
+        text = str(candidate)
+        if text:
+            # urllib3 prefixes "<urllib3.connection.HTTPConnection object at 0x...>: "; drop it.
+            if text.startswith("<") and ">: " in text:
+                text = text.split(">: ", 1)[1]
+            return text
+    return type(err).__name__

@@ -1,0 +1,201 @@
+"""Fixtures shared by the resource's unit tests.
+
+``stub_server``: a tiny scripted HTTP server on loopback for tests that need exact control of
+answers (odd headers, resets, truncated bodies) rather than a whole registry.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import ssl
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+
+@dataclass
+class StubRequest:
+    method: str
+    path: str
+    query: list[tuple[str, str]]
+    headers: dict[str, str]
+    body: bytes
+
+    def param(self, name: str) -> str | None:
+        for key, value in self.query:
+            if key == name:
+                return value
+        return None
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    # Send only this many bytes of the body (with the full Content-Length), then close.
+    cut_after: int | None = None
+    # Close the connection without answering.
+    reset: bool = False
+
+
+Handler = Callable[[StubRequest], Reply]
+
+
+@dataclass
+class _Route:
+    method: str
+    pattern: re.Pattern[str]
+    handler: Handler
+    times: int | None
+
+
+class StubServer:
+    """Routes are tried newest first; a route with ``times`` is used that many times, then skipped."""
+
+    reply_class = Reply
+
+    def __init__(self, tls_context: ssl.SSLContext | None = None) -> None:
+        self.routes: list[_Route] = []
+        self.requests: list[StubRequest] = []
+        self._lock = threading.Lock()
+        stub = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                parts = urlsplit(self.path)
+                request = StubRequest(
+                    self.command,
+                    parts.path,
+                    parse_qsl(parts.query, keep_blank_values=True),
+                    {k.lower(): v for k, v in self.headers.items()},
+                    body,
+                )
+                reply = stub._dispatch(request)
+                if reply.reset:
+                    self.connection.setsockopt(
+                        socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+                    )
+                    self.close_connection = True
+                    return
+                self.send_response(reply.status)
+                headers = dict(reply.headers)
+                headers.setdefault("Content-Length", str(len(reply.body)))
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                if self.command == "HEAD":
+                    return
+                if reply.cut_after is not None:
+                    self.wfile.write(reply.body[: reply.cut_after])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self.wfile.write(reply.body)
+
+            do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _handle
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.server.daemon_threads = True
+        if tls_context is not None:
+            self.server.socket = tls_context.wrap_socket(self.server.socket, server_side=True)
+        self.scheme = "https" if tls_context is not None else "http"
+        self.host = f"127.0.0.1:{self.server.server_address[1]}"
+        self.url = f"{self.scheme}://{self.host}"
+        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
+        self._thread.start()
+
+    def route(self, method: str, path: str, handler: Handler | Reply, times: int | None = None) -> None:
+        """Answer ``method`` on paths fully matching the regex ``path``."""
+        function = handler if callable(handler) else (lambda _r, reply=handler: reply)
+        with self._lock:
+            self.routes.insert(0, _Route(method, re.compile(path), function, times))
+
+    def _dispatch(self, request: StubRequest) -> Reply:
+        with self._lock:
+            self.requests.append(request)
+            for route in self.routes:
+                if route.method == request.method and route.pattern.fullmatch(request.path):
+                    if route.times is not None:
+                        if route.times == 0:
+                            continue
+                        route.times -= 1
+                    handler = route.handler
+                    break
+            else:
+                return Reply(
+                    404,
+                    {"Content-Type": "application/json"},
+                    b'{"errors":[{"code":"NOT_FOUND","message":"no route"}]}',
+                )
+        return handler(request)
+
+    def seen(self, method: str | None = None, path: str | None = None) -> list[StubRequest]:
+        with self._lock:
+            return [
+                r
+                for r in self.requests
+                if (method is None or r.method == method) and (path is None or re.fullmatch(path, r.path))
+            ]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(timeout=10)
+
+
+@pytest.fixture
+def stub_server() -> Iterator[StubServer]:
+    yield from _serve(None)
+
+
+@pytest.fixture(scope="session")
+def test_ca() -> object:
+    import trustme
+
+    return trustme.CA()
+
+
+@pytest.fixture
+def tls_stub_server(test_ca: object) -> Iterator[StubServer]:
+    """The same stub over HTTPS with a certificate for 127.0.0.1 from ``test_ca``."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    test_ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)  # type: ignore[attr-defined]
+    yield from _serve(context)
+
+
+@pytest.fixture
+def make_stub_server() -> Iterator[Callable[[ssl.SSLContext | None], StubServer]]:
+    """A factory for stub servers with any TLS server context (e.g. one demanding client certs)."""
+    servers: list[StubServer] = []
+
+    def make(context: ssl.SSLContext | None) -> StubServer:
+        server = StubServer(context)
+        server.route("GET", "/v2/", Reply(200, {"Content-Type": "application/json"}, b"{}"))
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.close()
+
+
+def _serve(context: ssl.SSLContext | None) -> Iterator[StubServer]:
+    server = StubServer(context)
+    server.route("GET", "/v2/", Reply(200, {"Content-Type": "application/json"}, b"{}"))
+    try:
+        yield server
+    finally:
+        server.close()
