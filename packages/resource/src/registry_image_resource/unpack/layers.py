@@ -1,0 +1,397 @@
+"""Applying image layers (uncompressed tar streams) onto a rootfs directory, in order.
+
+This module owns the OCI layer semantics: whiteouts (``.wh.<name>``), opaque whiteouts
+(``.wh..wh..opq``, hiding what lower layers put in a directory but not what this layer adds),
+replacing an existing path (a file over a symlink removes the link, it never writes through it),
+hard links, symlinks stored verbatim, FIFOs, modes with setuid/setgid/sticky, numeric ownership
+when running as root, and times (directories' times restored once every layer is applied, since
+adding children changes them). Devices are skipped with a debug line.
+
+Every name is resolved with ``paths.resolve_dir`` (chroot semantics) and every operation acts on
+"directory descriptor + leaf name" without following the leaf, so no entry, however hostile, can
+create, change, link to or delete anything outside the rootfs (SPEC A.2.1). This module must never
+call ``tarfile.extractall`` or act on a path string that was not resolved this way.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from registry_image_resource.errors import UnpackError
+from registry_image_resource.unpack import paths
+from registry_image_resource.unpack.tarstream import (
+    DEVICES,
+    DIRECTORY,
+    FIFO,
+    GLOBAL_PAX,
+    HARDLINK,
+    REGULAR,
+    SYMLINK,
+    Entry,
+    Readable,
+    TarReader,
+)
+
+OPAQUE = ".wh..wh..opq"
+WHITEOUT_PREFIX = ".wh."
+_META_PREFIX = ".wh..wh."
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_CHUNK = 1 << 20
+_CACHE_LIMIT = 256
+
+
+@dataclass(slots=True)
+class LayerStats:
+    """What one layer did, for the debug log and tests."""
+
+    entries: int = 0
+    files: int = 0
+    bytes: int = 0
+    whiteouts: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _DirMeta:
+    atime_ns: int
+    mtime_ns: int
+    mode: int
+
+
+class Rootfs:
+    """A rootfs directory being built layer by layer.
+
+    Use as a context manager; call ``apply_layer`` once per layer in manifest order (base first),
+    then ``finish`` to restore directory times (and, when not root, directory modes that would
+    have locked us out of adding children).
+    """
+
+    def __init__(
+        self, path: Path, *, chown: bool | None = None, logger: logging.Logger | None = None
+    ) -> None:
+        self.path = path
+        self.chown = os.geteuid() == 0 if chown is None else chown
+        self._log = logger or logging.getLogger("registry_image_resource")
+        self._root_fd = -1
+        self._dirs: dict[str, _DirMeta] = {}
+        self._cache: dict[tuple[str, ...], paths.Resolved] = {}
+        self._buffer = bytearray(_CHUNK)
+
+    def __enter__(self) -> Rootfs:
+        self.path.mkdir(mode=0o755, parents=False, exist_ok=True)
+        self._root_fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._clear_cache()
+        if self._root_fd >= 0:
+            os.close(self._root_fd)
+            self._root_fd = -1
+
+    # -- layers --------------------------------------------------------------------------------
+
+    def apply_layer(self, stream: Readable, label: str = "layer") -> LayerStats:
+        """Apply one uncompressed tar stream. Raises ``UnpackError`` naming the entry on failure."""
+        stats = LayerStats()
+        layer = _Layer()
+        reader = TarReader(stream)
+        try:
+            for entry in reader:
+                stats.entries += 1
+                try:
+                    self._apply(entry, reader, layer, stats)
+                except UnpackError:
+                    raise
+                except (OSError, ValueError) as err:
+                    reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+                    raise UnpackError(f"{entry.name}: {reason}") from None
+        finally:
+            self._clear_cache()
+        self._log.debug(
+            "applied %s: %d entries, %d files, %d bytes, %d whiteouts",
+            label,
+            stats.entries,
+            stats.files,
+            stats.bytes,
+            stats.whiteouts,
+        )
+        return stats
+
+    def finish(self) -> None:
+        """Set every directory's times (and mode when not root) from its last entry, deepest first."""
+        for key in sorted(self._dirs, key=lambda k: k.count("/"), reverse=True):
+            meta = self._dirs[key]
+            parts = key.split("/")
+            try:
+                parent = paths.resolve_dir(self._root_fd, parts[:-1], create=False)
+            except OSError:
+                continue  # replaced by a file or a link loop since: nothing left to restore
+            if parent is None:
+                continue
+            try:
+                info = os.stat(parts[-1], dir_fd=parent.fd, follow_symlinks=False)
+                if not stat.S_ISDIR(info.st_mode):
+                    continue
+                if not self.chown:
+                    os.chmod(parts[-1], meta.mode, dir_fd=parent.fd, follow_symlinks=True)
+                os.utime(
+                    parts[-1],
+                    ns=(meta.atime_ns, meta.mtime_ns),
+                    dir_fd=parent.fd,
+                    follow_symlinks=False,
+                )
+            except FileNotFoundError:
+                continue
+            except OSError as err:
+                raise UnpackError(f"restore times of {key}: {err.strerror}") from None
+            finally:
+                os.close(parent.fd)
+        self._dirs.clear()
+
+    # -- one entry -----------------------------------------------------------------------------
+
+    def _apply(self, entry: Entry, reader: TarReader, layer: _Layer, stats: LayerStats) -> None:
+        parts = paths.clean(entry.name)
+        if not parts:
+            self._log.debug("skipping entry for the rootfs itself: %s", entry.name)
+            return
+        dir_parts, leaf = parts[:-1], parts[-1]
+        if leaf == OPAQUE:
+            stats.whiteouts += 1
+            self._opaque(dir_parts, layer)
+            return
+        if leaf.startswith(_META_PREFIX):
+            self._log.debug("skipping whiteout metadata entry %s", entry.name)
+            return
+        if leaf.startswith(WHITEOUT_PREFIX):
+            stats.whiteouts += 1
+            self._whiteout(entry.name, dir_parts, leaf[len(WHITEOUT_PREFIX) :])
+            return
+        kind = entry.type
+        if kind in DEVICES:
+            self._log.debug("skipping device %s", entry.name)
+            stats.skipped.append(entry.name)
+            return
+        if kind == GLOBAL_PAX:
+            return
+        if kind not in REGULAR and kind not in (DIRECTORY, SYMLINK, HARDLINK, FIFO):
+            raise UnpackError(f"{entry.name}: unsupported entry type ({entry.type_char})")
+
+        parent = self._parent(tuple(dir_parts))
+        key = "/".join((*parent.parts, leaf))
+        layer.add(parent.parts, key)
+        if kind in REGULAR:
+            self._file(parent.fd, leaf, key, entry, reader)
+            stats.files += 1
+            stats.bytes += entry.size
+        elif kind == DIRECTORY:
+            self._directory(parent.fd, leaf, key, entry)
+        elif kind == SYMLINK:
+            self._symlink(parent.fd, leaf, key, entry)
+        elif kind == HARDLINK:
+            self._hardlink(parent.fd, leaf, key, entry)
+        else:
+            self._fifo(parent.fd, leaf, key, entry)
+
+    def _parent(self, dir_parts: tuple[str, ...]) -> paths.Resolved:
+        cached = self._cache.get(dir_parts)
+        if cached is not None:
+            return cached
+        if len(self._cache) >= _CACHE_LIMIT:
+            self._clear_cache()
+        resolved = paths.resolve_dir(self._root_fd, list(dir_parts), create=True)
+        assert resolved is not None  # create=True never gives None
+        self._cache[dir_parts] = resolved
+        return resolved
+
+    def _clear_cache(self) -> None:
+        for resolved in self._cache.values():
+            os.close(resolved.fd)
+        self._cache.clear()
+
+    def _owner_mode(self, fd: int, entry: Entry) -> None:
+        # chown first: it clears setuid/setgid, which the chmod then sets.
+        if self.chown:
+            os.fchown(fd, entry.uid, entry.gid)
+        os.fchmod(fd, entry.mode)
+
+    def _times(self, entry: Entry) -> tuple[int, int]:
+        atime = entry.mtime_ns if entry.atime_ns is None else max(entry.atime_ns, entry.mtime_ns)
+        return atime, entry.mtime_ns
+
+    def _file(self, dir_fd: int, leaf: str, key: str, entry: Entry, reader: TarReader) -> None:
+        try:
+            fd = os.open(leaf, _CREATE_FLAGS, 0o600, dir_fd=dir_fd)
+        except FileExistsError:
+            self._remove(dir_fd, leaf, key)
+            fd = os.open(leaf, _CREATE_FLAGS, 0o600, dir_fd=dir_fd)
+        try:
+            if entry.size:
+                view = memoryview(self._buffer)
+                while True:
+                    got = reader.readinto(view)
+                    if not got:
+                        break
+                    chunk = view[:got]
+                    while chunk:
+                        written = os.write(fd, chunk)
+                        chunk = chunk[written:]
+            self._owner_mode(fd, entry)
+            os.utime(fd, ns=self._times(entry))
+        finally:
+            os.close(fd)
+
+    def _directory(self, dir_fd: int, leaf: str, key: str, entry: Entry) -> None:
+        try:
+            os.mkdir(leaf, 0o700, dir_fd=dir_fd)
+        except FileExistsError:
+            info = os.stat(leaf, dir_fd=dir_fd, follow_symlinks=False)
+            if not stat.S_ISDIR(info.st_mode):
+                self._remove(dir_fd, leaf, key)
+                os.mkdir(leaf, 0o700, dir_fd=dir_fd)
+        fd = os.open(leaf, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        try:
+            if self.chown:
+                os.fchown(fd, entry.uid, entry.gid)
+                os.fchmod(fd, entry.mode)
+            else:
+                # Keep our own way in until ``finish`` sets the real mode.
+                os.fchmod(fd, entry.mode | stat.S_IRWXU)
+        finally:
+            os.close(fd)
+        atime, mtime = self._times(entry)
+        self._dirs[key] = _DirMeta(atime, mtime, entry.mode)
+
+    def _symlink(self, dir_fd: int, leaf: str, key: str, entry: Entry) -> None:
+        try:
+            os.symlink(entry.linkname, leaf, dir_fd=dir_fd)
+        except FileExistsError:
+            self._remove(dir_fd, leaf, key)
+            os.symlink(entry.linkname, leaf, dir_fd=dir_fd)
+        if self.chown:
+            os.chown(leaf, entry.uid, entry.gid, dir_fd=dir_fd, follow_symlinks=False)
+        os.utime(leaf, ns=self._times(entry), dir_fd=dir_fd, follow_symlinks=False)
+
+    def _hardlink(self, dir_fd: int, leaf: str, key: str, entry: Entry) -> None:
+        if paths.escapes(entry.linkname):
+            raise UnpackError(f"entry '{entry.name}' links outside of target directory: {entry.linkname}")
+        target = paths.clean(entry.linkname)
+        if not target:
+            raise UnpackError(f"entry '{entry.name}' links to the root directory")
+        source = paths.resolve_dir(self._root_fd, target[:-1], create=False)
+        if source is None:
+            raise UnpackError(f"entry '{entry.name}' links to a missing file: {entry.linkname}")
+        try:
+            try:
+                os.link(target[-1], leaf, src_dir_fd=source.fd, dst_dir_fd=dir_fd, follow_symlinks=False)
+            except FileExistsError:
+                self._remove(dir_fd, leaf, key)
+                os.link(target[-1], leaf, src_dir_fd=source.fd, dst_dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            raise UnpackError(f"entry '{entry.name}' links to a missing file: {entry.linkname}") from None
+        finally:
+            os.close(source.fd)
+
+    def _fifo(self, dir_fd: int, leaf: str, key: str, entry: Entry) -> None:
+        try:
+            os.mkfifo(leaf, 0o600, dir_fd=dir_fd)
+        except FileExistsError:
+            self._remove(dir_fd, leaf, key)
+            os.mkfifo(leaf, 0o600, dir_fd=dir_fd)
+        if self.chown:
+            os.chown(leaf, entry.uid, entry.gid, dir_fd=dir_fd, follow_symlinks=False)
+        # The leaf is the FIFO just made (no link to follow); chmod does not open it.
+        os.chmod(leaf, entry.mode, dir_fd=dir_fd)
+        os.utime(leaf, ns=self._times(entry), dir_fd=dir_fd, follow_symlinks=False)
+
+    # -- removal -------------------------------------------------------------------------------
+
+    def _remove(self, dir_fd: int, leaf: str, key: str) -> None:
+        """``rm -rf`` of ``leaf`` in ``dir_fd`` without following it; a failure fails the layer."""
+        try:
+            info = os.stat(leaf, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return
+        try:
+            if stat.S_ISDIR(info.st_mode):
+                shutil.rmtree(leaf, dir_fd=dir_fd)
+                prefix = key + "/"
+                for gone in [k for k in self._dirs if k.startswith(prefix)]:
+                    del self._dirs[gone]
+            else:
+                os.unlink(leaf, dir_fd=dir_fd)
+        except OSError as err:
+            raise UnpackError(f"remove {key}: {err.strerror or err}") from None
+        self._dirs.pop(key, None)
+        # A removed directory or link may be a component of a cached parent: forget them all.
+        # The caller's own parent descriptor stays valid (it is not among what was removed).
+        kept = {k: r for k, r in self._cache.items() if r.fd == dir_fd}
+        for resolved in self._cache.values():
+            if resolved.fd != dir_fd:
+                os.close(resolved.fd)
+        self._cache = kept
+
+    def _whiteout(self, name: str, dir_parts: list[str], target: str) -> None:
+        if target in ("", ".", ".."):
+            raise UnpackError(f"{name}: invalid whiteout entry")
+        parent = paths.resolve_dir(self._root_fd, dir_parts, create=False)
+        if parent is None:
+            return
+        try:
+            self._remove(parent.fd, target, "/".join((*parent.parts, target)))
+        finally:
+            os.close(parent.fd)
+
+    def _opaque(self, dir_parts: list[str], layer: _Layer) -> None:
+        directory = paths.resolve_dir(self._root_fd, dir_parts, create=True)
+        assert directory is not None
+        try:
+            self._hide_lower(directory, layer)
+        finally:
+            os.close(directory.fd)
+
+    def _hide_lower(self, directory: paths.Resolved, layer: _Layer) -> None:
+        """Remove what lower layers put in ``directory``, keeping what this layer added."""
+        for child in sorted(os.listdir(directory.fd)):
+            key = "/".join((*directory.parts, child))
+            if key not in layer.paths and key not in layer.dirs:
+                self._remove(directory.fd, child, key)
+                continue
+            info = os.stat(child, dir_fd=directory.fd, follow_symlinks=False)
+            if not stat.S_ISDIR(info.st_mode):
+                continue
+            fd = os.open(
+                child, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=directory.fd
+            )
+            try:
+                self._hide_lower(paths.Resolved(fd, (*directory.parts, child)), layer)
+            finally:
+                os.close(fd)
+
+
+@dataclass(slots=True)
+class _Layer:
+    """Paths this layer created (``paths``) and the directories above them (``dirs``)."""
+
+    paths: set[str] = field(default_factory=set)
+    dirs: set[str] = field(default_factory=set)
+    _last_parent: tuple[str, ...] | None = None
+
+    def add(self, parent: tuple[str, ...], key: str) -> None:
+        self.paths.add(key)
+        if parent == self._last_parent:
+            return
+        self._last_parent = parent
+        for depth in range(len(parent), 0, -1):
+            prefix = "/".join(parent[:depth])
+            if prefix in self.dirs:
+                break
+            self.dirs.add(prefix)
