@@ -332,3 +332,29 @@ def test_streaming_reader_accepts_a_non_seekable_source(tmp_path, L):
     with Rootfs(root) as rootfs:
         apply_blob(rootfs, OneByte(L.gzip([L.file("f", b"slow")])))
     assert Path(root, "f").read_bytes() == b"slow"
+
+
+@pytest.mark.parametrize("fmt", ["gnu", "posix", "ustar"])
+def test_same_tree_as_gnu_tar_for_archives_gnu_tar_wrote(tmp_path, apply, snapshot, fmt):
+    import shutil
+    import subprocess
+
+    if shutil.which("tar") is None:
+        pytest.fail("GNU tar is needed for this test")
+    src = tmp_path / "src"
+    (src / "dir" / ("long" * 30)).mkdir(parents=True)
+    (src / "dir" / "file").write_bytes(b"content")
+    (src / "dir" / ("long" * 30) / ("name" * 30)).write_bytes(b"deep")
+    os.symlink("dir/file", src / "link")
+    os.link(src / "dir" / "file", src / "hard")
+    os.mkfifo(src / "fifo")
+    os.chmod(src / "dir" / "file", 0o4751)
+    os.utime(src / "dir" / "file", (1_500_000_000, 1_500_000_000))
+    archive = tmp_path / "layer.tar"
+    names = ["dir", "link", "hard", "fifo"] if fmt != "ustar" else ["dir/file", "link", "hard", "fifo"]
+    subprocess.run(["tar", f"--format={fmt}", "-cf", archive, "-C", src, *names], check=True)
+    expected = tmp_path / "expected"
+    expected.mkdir()
+    subprocess.run(["tar", "-xpf", archive, "-C", expected], check=True)
+    apply(tmp_path / "rootfs", archive.read_bytes())
+    assert snapshot(tmp_path / "rootfs") == snapshot(expected)
