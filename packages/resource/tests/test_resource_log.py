@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from registry_image_resource.log import LOGGER_NAME, configure, get_logger, redact
+from registry_image_resource.log import LOGGER_NAME, add_secrets, configure, get_logger, redact
 
 
 @pytest.fixture(autouse=True)
@@ -72,3 +72,25 @@ def test_configure_twice_leaves_one_handler(capsys: pytest.CaptureFixture[str]) 
     configure(debug=False, secrets=["abc"])
     get_logger().info("abc")
     assert capsys.readouterr().err == "INFO ***\n"
+
+
+def test_secrets_added_at_run_time_are_masked(capsys: pytest.CaptureFixture[str]) -> None:
+    configure(debug=True, secrets=["from-request"])
+    add_secrets(["bearer-token-value", ""])
+    get_logger().debug("token bearer-token-value for from-request")
+    assert capsys.readouterr().err == "DEBUG token *** for ***\n"
+
+
+def test_reconfiguring_keeps_secrets_added_at_run_time(capsys: pytest.CaptureFixture[str]) -> None:
+    configure(debug=True, secrets=[])
+    add_secrets(["bearer-token-value"])
+    configure(debug=False, secrets=["other"])
+    get_logger().error("bearer-token-value other")
+    assert capsys.readouterr().err == "ERROR *** ***\n"
+
+
+def test_library_warnings_mask_secrets_added_at_run_time(capsys: pytest.CaptureFixture[str]) -> None:
+    configure(debug=False, secrets=[])
+    add_secrets(["sts-session-token"])
+    logging.getLogger("botocore.credentials").warning("refreshed sts-session-token")
+    assert capsys.readouterr().err == "WARNING refreshed ***\n"

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from registry_image_resource.errors import RequestError, ResourceError
-from registry_image_resource.log import configure, redact
+from registry_image_resource.log import configure, get_logger, redact
 
 if TYPE_CHECKING:
     from registry_image_resource.models import CheckRequest, InRequest, OutRequest, Version
@@ -88,7 +88,9 @@ def _run(command: str, args: list[str], raw: bytes, secrets: list[str]) -> Any:
 
 
 def _fail(message: str, secrets: list[str]) -> int:
-    configure(debug=False, secrets=secrets).error(one_line(redact(message, secrets)))
+    # The handler masks too (with secrets added at run time); masking here first keeps a
+    # multi-line secret whole before the message is folded onto one line.
+    get_logger().error(one_line(redact(message, secrets)))
     return 1
 
 
