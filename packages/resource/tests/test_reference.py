@@ -8,6 +8,7 @@ from registry_image_resource.errors import RequestError
 from registry_image_resource.reference import (
     Repository,
     is_loopback,
+    mirror_repository,
     parse_registry,
     parse_repository,
     plain_http_allowed,
@@ -174,3 +175,26 @@ def test_is_loopback(registry: str, loopback: bool) -> None:
 )
 def test_plain_http_allowed(registry: str, insecure: bool, allowed: bool) -> None:
     assert plain_http_allowed(registry, insecure=insecure) is allowed
+
+
+@pytest.mark.parametrize(
+    ("repository", "host", "mirror"),
+    [
+        ("alpine", "mirror:5000", Repository("mirror:5000", "library/alpine")),
+        ("docker.io/concourse/x", "mirror.example.com", Repository("mirror.example.com", "concourse/x")),
+        ("index.docker.io/library/alpine", "docker.io", Repository("index.docker.io", "library/alpine")),
+        ("example.com/foo", "mirror:5000", None),
+        ("localhost:5000/foo", "https://not-even-parsed", None),
+    ],
+)
+def test_mirror_repository(repository: str, host: str, mirror: Repository | None) -> None:
+    assert mirror_repository(parse_repository(repository), host) == mirror
+
+
+def test_mirror_repository_rejects_a_url_as_host() -> None:
+    with pytest.raises(RequestError) as caught:
+        mirror_repository(parse_repository("alpine"), "https://mirror")
+    assert (
+        str(caught.value)
+        == "parse mirror registry: registries must be valid RFC 3986 URI authorities: https://mirror"
+    )

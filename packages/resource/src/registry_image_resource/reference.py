@@ -81,6 +81,20 @@ def parse_registry(text: str) -> str:
     return text
 
 
+def mirror_repository(repo: Repository, mirror_host: str) -> Repository | None:
+    """The repository on ``registry_mirror.host`` to try first, or None (SPEC B.3.5).
+
+    Only Docker Hub repositories are mirrored; the path keeps its implicit ``library/``
+    (``alpine`` -> ``<host>/library/alpine``). Callers wrap errors in ``failed to resolve mirror``.
+    """
+    if repo.registry != DEFAULT_REGISTRY:
+        return None
+    try:
+        return repo.with_registry(parse_registry(mirror_host))
+    except RequestError as err:
+        raise err.wrap("parse mirror registry") from None
+
+
 def _check_path(path: str) -> None:
     if not 2 <= len(path) <= 255:
         raise RequestError(f"repository must be between 2 and 255 characters in length: {path}")
