@@ -1,7 +1,6 @@
 """Manifests: push and pull by tag and digest, validation, unknown media types, deletion."""
 
 import hashlib
-import json
 
 import pytest
 import requests
@@ -188,7 +187,28 @@ def test_subject_gets_oci_subject_header(fake_registry):
     assert r.headers["OCI-Subject"] == target.digest
 
 
-def test_manifest_readable_through_blob_endpoint(fake_registry):
+def test_manifest_not_served_by_blob_endpoint_like_registry2(fake_registry):
     image = fake_registry.push_image("m/app", "v1")
-    r = requests.get(f"{fake_registry.url}/v2/m/app/blobs/{image.digest}")
-    assert json.loads(r.content) == json.loads(image.manifest)
+    assert requests.get(f"{fake_registry.url}/v2/m/app/blobs/{image.digest}").status_code == 404
+
+
+def test_strict_accept_refuses_oci_to_clients_not_asking(fake_registry_factory):
+    reg = fake_registry_factory(strict_accept=True)
+    image = reg.push_image("m/app", "v1")
+    r = requests.get(f"{reg.url}/v2/m/app/manifests/v1", headers={"Accept": DOCKER})
+    assert r.json() == {
+        "errors": [
+            {
+                "code": "MANIFEST_UNKNOWN",
+                "message": "OCI manifest found, but accept header does not support OCI manifests",
+            }
+        ]
+    }
+    ok = requests.get(f"{reg.url}/v2/m/app/manifests/v1", headers={"Accept": f"{DOCKER}, {OCI}"})
+    assert ok.headers["Docker-Content-Digest"] == image.digest
+
+
+def test_tags_of_repository_with_all_tags_deleted_is_null(fake_registry):
+    image = fake_registry.push_image("m/app", "v1")
+    requests.delete(f"{fake_registry.url}/v2/m/app/manifests/{image.digest}")
+    assert requests.get(f"{fake_registry.url}/v2/m/app/tags/list").json() == {"name": "m/app", "tags": None}

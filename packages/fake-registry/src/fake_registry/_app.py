@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, quote, urlencode
 
 from fake_registry._auth import Authenticator, Scope
 from fake_registry._errors import RegistryError
-from fake_registry._manifests import MAX_MANIFEST_SIZE, OCI_INDEX, parse_manifest
+from fake_registry._manifests import MAX_MANIFEST_SIZE, OCI_INDEX, OCI_MANIFEST, parse_manifest
 from fake_registry._names import check_digest, check_name, check_tag, digest_of
 from fake_registry._storage import Storage
 
@@ -116,10 +116,18 @@ def _action(method: str) -> str:
 class Registry:
     """The distribution API over a :class:`Storage` and an :class:`Authenticator`."""
 
-    def __init__(self, storage: Storage, auth: Authenticator, *, delete_enabled: bool = True) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        auth: Authenticator,
+        *,
+        delete_enabled: bool = True,
+        strict_accept: bool = False,
+    ) -> None:
         self.storage = storage
         self.auth = auth
         self.delete_enabled = delete_enabled
+        self.strict_accept = strict_accept
 
     def handle(self, req: Request) -> Response:
         try:
@@ -130,6 +138,8 @@ class Registry:
         return response
 
     def _dispatch(self, req: Request) -> Response:
+        if req.method == "OPTIONS":  # registry:2 answers CORS pre-flights on every path
+            return Response(200, [("Content-Length", "0")])
         for pattern, route in _ROUTES:
             match = pattern.match(req.path)
             if match is None:
@@ -181,7 +191,8 @@ class Registry:
         name = args["name"]
         tags = self.storage.tags(name)
         page, link = _paginate(tags, req, f"/v2/{name}/tags/list")
-        return json_response(200, {"name": name, "tags": page}, link)
+        # registry:2 answers null, not [], for a repository whose tags were all deleted.
+        return json_response(200, {"name": name, "tags": page or None}, link)
 
     def _manifest(self, req: Request, args: dict[str, str]) -> Response:
         name, ref = args["name"], args["ref"]
@@ -197,6 +208,8 @@ class Registry:
             self.storage.delete_manifest(name, ref)
             return Response(202, [("Content-Length", "0")])
         record = self.storage.resolve(name, ref)
+        if self.strict_accept:
+            _check_accept(record.media_type, req.headers.get("accept", ""))
         headers = [
             ("Content-Type", record.media_type),
             ("Docker-Content-Digest", record.digest),
@@ -376,6 +389,23 @@ class _MultiError(RegistryError):
         from fake_registry._errors import error_body
 
         return error_body(self.errors)
+
+
+def _check_accept(media_type: str, accept: str) -> None:
+    """registry:2's refusal to serve OCI content to clients that did not ask for it."""
+    accepted = {part.split(";")[0].strip() for part in accept.split(",")}
+    if media_type == OCI_MANIFEST and OCI_MANIFEST not in accepted:
+        raise RegistryError(
+            "MANIFEST_UNKNOWN",
+            has_detail=False,
+            message="OCI manifest found, but accept header does not support OCI manifests",
+        )
+    if media_type == OCI_INDEX and OCI_INDEX not in accepted:
+        raise RegistryError(
+            "MANIFEST_UNKNOWN",
+            has_detail=False,
+            message="OCI index found, but accept header does not support OCI indexes",
+        )
 
 
 def valid_source(name: str) -> bool:

@@ -75,6 +75,8 @@ class FakeRegistry:
     with a certificate from ``reg.ca`` for ``hostnames`` (default ``127.0.0.1``, ``localhost``,
     ``::1``); ``storage`` is a directory to keep state in (default: memory). ``proxy=True`` also
     starts the HTTPS impersonation proxy (``reg.proxy``; see :class:`ImpersonationProxy`).
+    ``strict_accept=True`` refuses OCI manifests and indexes to clients whose ``Accept`` does
+    not list them, as registry:2 does (404 ``MANIFEST_UNKNOWN``). ``realm`` is the Basic realm.
     """
 
     def __init__(
@@ -94,16 +96,25 @@ class FakeRegistry:
         proxy_host: str | None = None,
         ca: CertificateAuthority | None = None,
         delete_enabled: bool = True,
+        strict_accept: bool = False,
+        realm: str = "fake-registry",
     ) -> None:
         user_map = _users(users)
         mode: AuthMode = auth or ("basic" if user_map else "none")
-        self.auth_config = AuthConfig(mode=mode, users=user_map, acl=acl, anonymous_pull=anonymous_pull)
+        self.auth_config = AuthConfig(
+            mode=mode, users=user_map, acl=acl, anonymous_pull=anonymous_pull, basic_realm=realm
+        )
         self.storage = Storage(storage)
         self.faults = Faults()
         self.requests = RequestLog()
         self._own_ca = ca is None and (tls or proxy)
         self.ca: CertificateAuthority | None = ca or (CertificateAuthority() if tls or proxy else None)
-        self.registry = Registry(self.storage, Authenticator(self.auth_config), delete_enabled=delete_enabled)
+        self.registry = Registry(
+            self.storage,
+            Authenticator(self.auth_config),
+            delete_enabled=delete_enabled,
+            strict_accept=strict_accept,
+        )
         context = None
         if tls:
             assert self.ca is not None

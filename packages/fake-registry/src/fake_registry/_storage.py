@@ -288,7 +288,7 @@ class Storage:
         with self._lock:
             repo = self._repos.get(name)
             blob = self._blobs.get(digest)
-            if repo is None or blob is None or (digest not in repo.layers and digest not in repo.manifests):
+            if repo is None or blob is None or digest not in repo.layers:
                 raise RegistryError("BLOB_UNKNOWN", digest)
             return blob
 
@@ -449,7 +449,7 @@ class Storage:
     def tags(self, name: str) -> list[str]:
         with self._lock:
             repo = self._repos.get(name)
-            if repo is None or (not repo.tags and not repo.manifests):
+            if repo is None:
                 raise RegistryError("NAME_UNKNOWN", {"name": name})
             return sorted(repo.tags)
 
