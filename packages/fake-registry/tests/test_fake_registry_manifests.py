@@ -140,16 +140,10 @@ def test_unknown_tag_and_digest(fake_registry):
     assert (r.status_code, r.json()["errors"][0]["code"]) == (404, "MANIFEST_UNKNOWN")
 
 
-def test_unknown_repository_is_name_unknown(fake_registry):
+def test_manifest_of_unknown_repository_is_manifest_unknown_like_registry2(fake_registry):
     r = requests.get(f"{fake_registry.url}/v2/m/none/manifests/v1")
     assert r.json() == {
-        "errors": [
-            {
-                "code": "NAME_UNKNOWN",
-                "message": "repository name not known to registry",
-                "detail": {"name": "m/none"},
-            }
-        ]
+        "errors": [{"code": "MANIFEST_UNKNOWN", "message": "manifest unknown", "detail": {"Tag": "v1"}}]
     }
 
 

@@ -139,7 +139,7 @@ class Registry:
 
     def _dispatch(self, req: Request) -> Response:
         if req.method == "OPTIONS":  # registry:2 answers CORS pre-flights on every path
-            return Response(200, [("Content-Length", "0")])
+            return self._ping(req, {})
         for pattern, route in _ROUTES:
             match = pattern.match(req.path)
             if match is None:
@@ -180,7 +180,7 @@ class Registry:
         return Response(200, [("Content-Type", "application/json")], body)
 
     def _ping(self, req: Request, args: dict[str, str]) -> Response:
-        return json_response(200, {})
+        return Response(200, [("Content-Type", "application/json; charset=utf-8")], b"{}")
 
     def _catalog(self, req: Request, args: dict[str, str]) -> Response:
         names = self.storage.repositories()
@@ -269,6 +269,8 @@ class Registry:
                     [
                         ("Content-Range", f"bytes */{blob.size}"),
                         ("Content-Type", "text/plain; charset=utf-8"),
+                        ("Docker-Content-Digest", digest),
+                        ("Etag", f'"{digest}"'),
                     ],
                     b"requested range not satisfiable\n",
                 )
@@ -322,10 +324,10 @@ class Registry:
         name, upload_id = args["name"], args["uuid"]
         if req.method == "DELETE":
             self.storage.cancel_upload(name, upload_id)
-            return Response(204, [("Content-Length", "0")])
+            return Response(204, [("Docker-Upload-Uuid", upload_id)])
         upload = self.storage.get_upload(name, upload_id)
         if req.method == "GET":
-            return Response(204, self._upload_headers(req, name, upload_id, upload.size))
+            return Response(204, self._upload_headers(req, name, upload_id, upload.size)[1:])
         if not upload.lock.acquire(blocking=False):
             raise RegistryError("BLOB_UPLOAD_INVALID", "upload busy with another request")
         try:

@@ -340,7 +340,7 @@ def _write(handler: BaseHTTPRequestHandler, response: Response, fault: Fault | N
         if key.lower() == "content-length":
             has_length = True
         handler.send_header(key, value)
-    if not has_length:
+    if not has_length and response.status != 204:
         handler.send_header("Content-Length", str(response.length or 0))
     if handler.close_connection:
         handler.send_header("Connection", "close")

@@ -411,9 +411,7 @@ class Storage:
 
     def resolve(self, name: str, reference: str) -> ManifestRecord:
         with self._lock:
-            repo = self._repos.get(name)
-            if repo is None:
-                raise RegistryError("NAME_UNKNOWN", {"name": name})
+            repo = self._repos.get(name) or _Repo()
             if ":" in reference:
                 record = repo.manifests.get(reference)
                 if record is None:
@@ -431,9 +429,7 @@ class Storage:
 
     def delete_manifest(self, name: str, reference: str) -> None:
         with self._lock:
-            repo = self._repos.get(name)
-            if repo is None:
-                raise RegistryError("NAME_UNKNOWN", {"name": name})
+            repo = self._repos.get(name) or _Repo()
             if ":" not in reference:
                 if reference not in repo.tags:
                     raise RegistryError("MANIFEST_UNKNOWN", {"Tag": reference})
