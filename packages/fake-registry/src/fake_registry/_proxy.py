@@ -156,6 +156,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _ProxyServer
     timeout = IDLE_TIMEOUT
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: tests read ``proxy.connects`` and the registry's request log instead."""
@@ -207,6 +208,7 @@ class _ForwardHandler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     timeout = IDLE_TIMEOUT
+    disable_nagle_algorithm = True
 
     def __init__(
         self, request: Any, client_address: Any, server: Any, upstream: Upstream, scheme: str
