@@ -59,6 +59,30 @@ def file_meta(data: bytes) -> dict[str, Any]:
     }
 
 
+def go_marshal(raw: bytes) -> bytes:
+    """``raw`` as notary-server re-serialises a role before hashing it into the snapshot.
+
+    notary-server parses what clients publish and hashes Go's ``json.Marshal`` of the parsed
+    ``data.Signed`` (``signed`` first, in canonical form, then ``signatures`` with ``keyid``,
+    ``method``, ``sig``), not the bytes it received and serves. A client that lays its files out
+    differently gets a snapshot that its readers reject; the stub does the same, so such a client
+    fails against the stub as it would against the real server.
+    """
+    document = json.loads(raw)
+    signatures = [
+        {"keyid": s.get("keyid"), "method": s.get("method"), "sig": s.get("sig")}
+        for s in document.get("signatures", [])
+        if isinstance(s, dict)
+    ]
+    return (
+        b'{"signed":'
+        + canonical_json(document["signed"])
+        + b',"signatures":'
+        + canonical_json(signatures)
+        + b"}"
+    )
+
+
 def _go_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -379,7 +403,7 @@ class Repositories:
             data = self._role_bytes(gun, updates, role)
             if data is None:
                 raise NotaryError("INVALID_UPDATE", f"cannot build a snapshot: no {role} metadata")
-            meta[role] = file_meta(data)
+            meta[role] = file_meta(go_marshal(data))
         version = (previous.get("version", 0) if previous else 0) + 1
         body = {
             "_type": "Snapshot",
@@ -418,6 +442,8 @@ def _matches(entry: dict[str, Any], data: bytes) -> bool:
 
 
 def _sign(role: str, body: dict[str, Any], key: ServerKey) -> Signed:
-    signature = key.sign(canonical_json(body))
-    raw = canonical_json({"signed": body, "signatures": [signature]})
+    # Laid out as Go's json.Marshal of notary's data.Signed writes it: "signed" first.
+    message = canonical_json(body)
+    signature = key.sign(message)
+    raw = b'{"signed":' + message + b',"signatures":' + canonical_json([signature]) + b"}"
     return Signed(role, raw, body, [signature])
