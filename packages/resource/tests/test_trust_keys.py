@@ -79,7 +79,7 @@ def test_cryptography_alone_refuses_the_notary_key(notary_key):
     """Why keys.py decrypts PBES2 itself (SPEC A.4)."""
     text, _ = notary_key
     body = "\n".join(line for line in text.splitlines() if ":" not in line)
-    with pytest.raises(ValueError, match="^Invalid key$"):
+    with pytest.raises(ValueError, match=r"^Invalid key$"):
         serialization.load_pem_private_key(body.encode(), PASSPHRASE.encode())
 
 
