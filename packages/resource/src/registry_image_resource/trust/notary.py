@@ -27,7 +27,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from registry_image_resource.errors import AuthError, RegistryError, RequestError, TransportError
-from registry_image_resource.log import get_logger
+from registry_image_resource.log import add_secrets, get_logger
 from registry_image_resource.trust.keys import KeyFileError, PublicKey, parse_public_key
 
 __all__ = ["NotaryConnection", "NotaryOptions", "connect"]
@@ -215,6 +215,7 @@ class NotaryConnection:
                     f"the Notary server {self.base} wants Basic credentials and none are configured"
                 )
             self._authorization = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+            add_secrets([self._authorization.removeprefix("Basic ")])
             return
         if scheme != "bearer" or not params.get("realm"):
             raise AuthError(
@@ -247,6 +248,8 @@ class NotaryConnection:
         token = (body.get("token") or body.get("access_token")) if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
             raise AuthError(f"the Notary token server {realm} sent no token")
+        add_secrets([token])
+        get_logger().debug("got a Notary token for repository:%s:%s", self.options.gun, self.options.scopes)
         return token
 
     # TUF ---------------------------------------------------------------------------------

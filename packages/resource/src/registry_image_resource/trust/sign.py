@@ -170,6 +170,7 @@ def sign(source: Source, repo: Repository, tags: list[str], digest: str, size: i
     options = _options(source, trust, repo)
     key = _signing_key(trust, options.gun)
     log = get_logger()
+    log.debug("content trust: server %s, GUN %s, repository key %s", options.url, options.gun, key.key_id)
     now = datetime.now(UTC)
     with connect(options) as notary:
         root_raw = notary.get_metadata("root")
