@@ -235,3 +235,33 @@ def test_index_without_the_platform_fails_listing_platforms(registry, repo_name,
         )
     )
     assert os.listdir(dest) == []
+
+
+def test_hostile_layer_changes_nothing_outside_dest(registry, repo_name, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_text("secret")
+    before = sorted((p.name, p.stat().st_mtime_ns, p.read_text()) for p in outside.iterdir())
+    image = build_image(
+        [
+            {
+                "../../outside/secret": File("pwned"),
+                f"{outside}/secret": File("pwned"),
+                "escape": Symlink(str(outside)),
+                "escape/secret": File("pwned"),
+                "up": Symlink("../../../.."),
+                "up/outside/new": File("pwned"),
+            },
+            {"escape/secret": Whiteout(), "../outside/secret": Whiteout()},
+        ]
+    )
+    digest = push(registry, repo_name, image)
+    fetch(registry, repo_name, tmp_path / "dest", digest)
+    assert sorted((p.name, p.stat().st_mtime_ns, p.read_text()) for p in outside.iterdir()) == before
+    assert sorted(os.listdir(tmp_path)) == ["dest", "outside"]
+    rootfs = tmp_path / "dest/rootfs"
+    # Inside the rootfs the second layer's whiteouts removed what the first layer redirected there.
+    assert not (rootfs / "outside/secret").exists()
+    assert (rootfs / "outside/new").read_text() == "pwned"
+    assert os.readlink(rootfs / "escape") == str(outside)
+    assert not (rootfs / str(outside).lstrip("/") / "secret").exists()
