@@ -15,7 +15,18 @@ from pathlib import Path
 
 import pytest
 
-from fake_registry import FakeRegistry, File, Image, ImageConfig, Index, Symlink, build_image, build_index
+from fake_registry import (
+    FakeRegistry,
+    File,
+    Image,
+    ImageConfig,
+    Index,
+    Symlink,
+    build_image,
+    build_index,
+    upload,
+    write_oci_layout,
+)
 from integration.servers import RegistryServer, run_tool, skopeo_copy
 
 IMAGE = build_image(
@@ -33,30 +44,7 @@ INDEX = build_index(
 
 
 def write_layout(item: Image | Index, path: Path) -> Path:
-    """An OCI image layout holding ``item`` as its only (untagged) manifest."""
-    blobs = path / "blobs" / "sha256"
-    blobs.mkdir(parents=True)
-
-    def put(data: bytes, digest: str) -> None:
-        (blobs / digest.split(":", 1)[1]).write_bytes(data)
-
-    def add(x: Image | Index) -> None:
-        if isinstance(x, Index):
-            for child in x.children:
-                add(child)
-        else:
-            for digest, data in x.blobs().items():
-                put(data, digest)
-        put(x.manifest, x.digest)
-
-    add(item)
-    (path / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
-    index = {
-        "schemaVersion": 2,
-        "manifests": [item.descriptor() if isinstance(item, Index) else item.descriptor(with_platform=False)],
-    }
-    (path / "index.json").write_text(json.dumps(index))
-    return path
+    return write_oci_layout(item, path)
 
 
 def digest_of_copy(src: str, dst: str, tmp_path: Path, *extra: str) -> str:
@@ -211,3 +199,32 @@ def test_skopeo_through_the_impersonation_proxy(repo_name: str, tmp_path: Path) 
         assert hosts <= {"registry-1.docker.io", "index.docker.io", "auth.docker.io", "docker.io"}
         assert fake.proxy.connects
         assert all(c.endswith(":443") for c in fake.proxy.connects)
+
+
+@pytest.mark.parametrize("item", [IMAGE, INDEX], ids=["image", "index"])
+def test_upload_helper_seeds_registry2(
+    item, registry: RegistryServer, auth_registry: RegistryServer, repo_name: str
+) -> None:
+    assert upload(item, registry.url, repo_name, "v1") == item.digest
+    assert (
+        upload(
+            item,
+            auth_registry.url,
+            repo_name,
+            "v1",
+            username=auth_registry.username,
+            password=auth_registry.password,
+        )
+        == item.digest
+    )
+    for server in (registry, auth_registry):
+        creds = ["--creds", f"{server.username}:{server.password}"] if server.auth else []
+        raw = run_tool(
+            "skopeo",
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            *creds,
+            f"docker://{server.host}/{repo_name}:v1",
+        )
+        assert raw.stdout.encode() == item.manifest

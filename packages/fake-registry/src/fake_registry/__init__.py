@@ -5,7 +5,8 @@ seed it with :meth:`FakeRegistry.push_image` / :meth:`FakeRegistry.push_index`, 
 ``reg.faults`` and assert on ``reg.requests``. Images are built with :func:`build_image`,
 :func:`build_layer` and :func:`build_index` from dicts of :class:`File`, :class:`Dir`,
 :class:`Symlink`, :class:`Hardlink`, :class:`Whiteout`, :class:`OpaqueWhiteout` entries, and can be
-uploaded to any registry (a real ``registry:2`` too) with :func:`upload`.
+uploaded to any registry (a real ``registry:2`` too) with :func:`upload` or written as an OCI
+layout with :func:`write_oci_layout`.
 """
 
 from fake_registry._auth import AuthConfig
@@ -31,6 +32,7 @@ from fake_registry._image import (
 )
 from fake_registry._registry import FakeRegistry, StoredManifest
 from fake_registry._tls import CertificateAuthority
+from fake_registry._upload import UploadError, upload, write_oci_layout
 
 __all__ = [
     "AuthConfig",
@@ -53,9 +55,12 @@ __all__ = [
     "RequestLog",
     "StoredManifest",
     "Symlink",
+    "UploadError",
     "Whiteout",
     "build_image",
     "build_index",
     "build_layer",
     "tar_bytes",
+    "upload",
+    "write_oci_layout",
 ]
