@@ -37,9 +37,7 @@ def test_ghcr_io_routed_to_registry2(registry: RegistryServer, repo_name: str) -
         direct = requests.get(f"{registry.url}/v2/{repo_name}/blobs/{digest}")
         assert direct.content == data
         assert front.requests.all() == []
-        assert front.proxy.connects == ["ghcr.io:443", "ghcr.io:443"] or front.proxy.connects == [
-            "ghcr.io:443"
-        ]
+        assert set(front.proxy.connects) == {"ghcr.io:443"}
 
 
 def test_skopeo_pushes_to_an_ecr_name_landing_in_registry2(
