@@ -1,30 +1,38 @@
 # `make test` and `make demo` set themselves up on a fresh Debian machine (as root they apt-get
-# what the integration tests need). Everything else goes through tox in a local .venv.
+# what is missing). Everything else goes through tox, installed in a local .venv.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 TOX := $(VENV)/bin/tox
-DEBIAN_PACKAGES := docker-registry skopeo umoci notary apache2-utils openssl
+TOX_FLAGS ?=
+REPORTS := .tox/reports
+DEBIAN_PACKAGES := python3-venv docker-registry skopeo umoci notary apache2-utils openssl ca-certificates
+# pip, quiet: the machine's pip config may name local indexes that lack a package, which pip
+# reports as a warning per package; errors still show.
+PIP_QUIET := --quiet --quiet
 
 .PHONY: test lint type unit integration demo bench system-deps clean
 
-test: $(TOX) system-deps
-	$(TOX) run -e lint,type,unit,integration
+test: system-deps $(TOX)
+	@rm -rf $(REPORTS)
+	@status=0; $(TOX) run $(TOX_FLAGS) -e lint,type,unit,integration || status=$$?; \
+	  $(VENV)/bin/python .ci/summary.py $(REPORTS)/*.xml || true; \
+	  exit $$status
 
 lint type unit integration: $(TOX)
-	$(TOX) run -e $@
+	$(TOX) run $(TOX_FLAGS) -e $@
 
-$(TOX):
+$(TOX): | system-deps
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet 'tox>=4.11' 'tox-ignore-env-name-mismatch>=0.2'
+	$(VENV)/bin/pip install $(PIP_QUIET) --upgrade pip
+	$(VENV)/bin/pip install $(PIP_QUIET) 'tox>=4.11' 'tox-ignore-env-name-mismatch>=0.2'
 
 system-deps:
 	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	  else \
 	    echo "missing Debian packages:$$missing (run as root, or install them, for the integration tests)"; \
 	  fi; \
@@ -34,7 +42,7 @@ demo: $(TOX)
 	$(TOX) run -e unit --notest
 	.tox/shared/bin/python demo/demo.py
 
-bench: $(TOX) system-deps
+bench: system-deps $(TOX)
 	$(TOX) run -e unit --notest
 	.tox/shared/bin/python -m bench
 
