@@ -4,8 +4,13 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 TOX := $(VENV)/bin/tox
-TOX_FLAGS ?=
+# tox lists every installed package per environment when CI is set; they all share one env
+TOX_FLAGS ?= --no-list-dependencies
 REPORTS := .tox/reports
+# The shared tox env is rebuilt when any of these change (tox itself does not notice a new
+# dependency or entry point in a package's pyproject.toml).
+DEPS_STAMP := .tox/deps.stamp
+DEPS_FILES := requirements-dev.txt $(wildcard packages/*/pyproject.toml)
 DEBIAN_PACKAGES := python3-venv docker-registry skopeo umoci notary apache2-utils openssl ca-certificates
 # pip, quiet: the machine's pip config may name local indexes that lack a package, which pip
 # reports as a warning per package; errors still show.
@@ -13,19 +18,23 @@ PIP_QUIET := --quiet --quiet
 
 .PHONY: test lint type unit integration demo bench system-deps clean
 
-test: system-deps $(TOX)
+test: system-deps $(DEPS_STAMP)
 	@rm -rf $(REPORTS)
 	@status=0; $(TOX) run $(TOX_FLAGS) -e lint,type,unit,integration || status=$$?; \
 	  $(VENV)/bin/python .ci/summary.py $(REPORTS)/*.xml || true; \
 	  exit $$status
 
-lint type unit integration: $(TOX)
+lint type unit integration: $(DEPS_STAMP)
 	$(TOX) run $(TOX_FLAGS) -e $@
 
 $(TOX): | system-deps
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install $(PIP_QUIET) --upgrade pip
 	$(VENV)/bin/pip install $(PIP_QUIET) 'tox>=4.11' 'tox-ignore-env-name-mismatch>=0.2'
+
+$(DEPS_STAMP): $(DEPS_FILES) | $(TOX)
+	$(TOX) run $(TOX_FLAGS) -q -e unit --notest --recreate
+	@touch $@
 
 system-deps:
 	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -38,12 +47,10 @@ system-deps:
 	  fi; \
 	fi
 
-demo: $(TOX)
-	$(TOX) run -e unit --notest
+demo: $(DEPS_STAMP)
 	.tox/shared/bin/python demo/demo.py
 
-bench: system-deps $(TOX)
-	$(TOX) run -e unit --notest
+bench: system-deps $(DEPS_STAMP)
 	.tox/shared/bin/python -m bench
 
 clean:
