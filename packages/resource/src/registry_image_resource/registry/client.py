@@ -75,6 +75,19 @@ def options_from_source(source: Source) -> ConnectOptions:
     )
 
 
+class _Counter:
+    """A requests response hook counting exchanges (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def __call__(self, response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+        with self._lock:
+            self.count += 1
+        return response
+
+
 def _quote_ref(ref: str) -> str:
     return quote(ref, safe=":@+")
 
@@ -124,15 +137,23 @@ class RegistryClient:
         base_url: str,
         auth: Authenticator,
         policy: RetryPolicy,
+        *,
+        counter: _Counter | None = None,
     ) -> None:
         self.repo = repo
         self.base_url = base_url
         self._session = session
         self._auth = auth
         self._policy = policy
-        self._count_lock = threading.Lock()
-        self.requests_sent = 0
-        session.hooks["response"].append(self._count)
+        if counter is None:
+            counter = _Counter()
+            session.hooks["response"].append(counter)
+        self._counter = counter
+
+    @property
+    def requests_sent(self) -> int:
+        """HTTP exchanges so far, the ping and token requests included (for benchmarks and logs)."""
+        return self._counter.count
 
     # --- set-up -----------------------------------------------------------------------------
 
@@ -152,6 +173,8 @@ class RegistryClient:
         policy = RetryPolicy.from_env(os.environ if env is None else env)
         context = tls_context(options)
         session = new_session(context, registry=repo.registry, insecure=options.insecure)
+        counter = _Counter()
+        session.hooks["response"].append(counter)
         try:
             scheme, challenge_header = _ping(session, repo.registry, options, policy)
             auth = Authenticator(
@@ -165,7 +188,7 @@ class RegistryClient:
         except BaseException:
             session.close()
             raise
-        return cls(repo, session, f"{scheme}://{repo.registry}", auth, policy)
+        return cls(repo, session, f"{scheme}://{repo.registry}", auth, policy, counter=counter)
 
     def close(self) -> None:
         self._session.close()
@@ -175,11 +198,6 @@ class RegistryClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def _count(self, response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
-        with self._count_lock:
-            self.requests_sent += 1
-        return response
 
     # --- the core request -------------------------------------------------------------------
 
@@ -521,9 +539,8 @@ class BlobReader(io.RawIOBase):
                 self._resume(describe_exception(err))
                 continue
             if not data:
-                if self._size is not None and self._position < self._size:
-                    self._resume(f"connection closed at byte {self._position} of {self._size}")
-                    continue
+                # A connection that breaks early raises above (urllib3 enforces Content-Length and
+                # chunk framing), so a clean EOF is the blob's end: check it.
                 self._finish()
                 return 0
             count = len(data)
