@@ -40,3 +40,14 @@ def test_plugin_in_a_throwaway_project(pytester):
     pytester.makepyfile(test_example=EXAMPLE)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error")
     result.assert_outcomes(passed=3)
+
+
+def test_readme_pytest_example_as_written(pytester):
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    [block] = [b for b in re.findall(r"^```python\n(.*?)^```", readme, flags=re.S | re.M) if "def test_" in b]
+    pytester.makepyfile(test_readme=block)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error")
+    result.assert_outcomes(passed=2)
