@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +20,7 @@ from registry_image_resource.errors import AuthError, InputError, RegistryError,
 from registry_image_resource.models import ContentTrust, Source
 from registry_image_resource.reference import Repository
 from registry_image_resource.trust import sign_tags
+from registry_image_resource.trust.keys import load_repository_key
 
 REPO = Repository("registry.example:5000", "team/app")
 GUN = "registry.example:5000/team/app"
@@ -205,7 +207,7 @@ def test_a_key_that_is_not_a_targets_key_of_the_gun(stub, client):
         sign_tags(source_for(stub, (text, other_id)), REPO, ["1.0"], DIGEST, len(MANIFEST))
     assert str(caught.value) == (
         f"{PUSHED}: content_trust.repository_key (key id {other_id}) is not a targets key of {GUN}; "
-        f"its targets keys are {gun_key_id}"
+        f"its keys are {gun_key_id}"
     )
 
 
@@ -308,3 +310,51 @@ def test_real_notary_server_refuses_a_gun_whose_snapshot_key_it_lacks(real_notar
         f"{PUSHED}: publishing targets for {gun}: the Notary server answered 400 INVALID_UPDATE"
     )
     assert b"No targets present in this repository." in client.run("list", gun).stdout
+
+
+def delegate(client, tmp_path, gun, name, *paths):
+    """``notary delegation add`` of a new key made by the real client; returns its key file text."""
+    output = tmp_path / name.replace("/", "-")
+    client.run("key", "generate", "ecdsa", "--role", name, "-o", str(output))
+    path_args = [f"--paths={p}" for p in paths] if paths else ["--all-paths"]
+    client.run("delegation", "add", gun, name, f"{output}.pem", *path_args)
+    client.run("publish", gun)
+    return Path(f"{output}-key.pem").read_text()
+
+
+def test_signing_into_a_delegation(stub, client, tmp_path):
+    client.run("init", GUN, "-p")
+    client.run("key", "rotate", GUN, "snapshot", "-r")
+    releases = delegate(client, tmp_path, GUN, "targets/releases")
+    sign_tags(source_for(stub, (releases, "")), REPO, ["1.0", "latest"], DIGEST, len(MANIFEST))
+    rows = client.list_targets(GUN)
+    assert rows == [
+        Target(t, DIGEST.removeprefix("sha256:"), len(MANIFEST), "targets/releases")
+        for t in ("1.0", "latest")
+    ]
+
+
+def test_a_delegation_whose_paths_do_not_allow_the_tag(stub, client, tmp_path):
+    client.run("init", GUN, "-p")
+    client.run("key", "rotate", GUN, "snapshot", "-r")
+    releases = delegate(client, tmp_path, GUN, "targets/releases", "v")
+    with pytest.raises(RequestError) as caught:
+        sign_tags(source_for(stub, (releases, "")), REPO, ["latest"], DIGEST, len(MANIFEST))
+    key_id = load_repository_key(releases, PASSPHRASE).key_id
+    assert str(caught.value) == (
+        f"{PUSHED}: no valid signing keys for delegation roles: {GUN} delegates to targets/releases, and "
+        f"content_trust.repository_key (key id {key_id}) may sign none of them for latest"
+    )
+
+
+def test_real_notary_server_delegation(real_notary_server, tmp_path):
+    repo = Repository("registry.example:5000", f"delegated/{tmp_path.name}")
+    gun = f"registry.example:5000/delegated/{tmp_path.name}"
+    client = NotaryClient(tmp_path / "client", real_notary_server, passphrase=PASSPHRASE)
+    client.run("init", gun, "-p")
+    client.run("key", "rotate", gun, "snapshot", "-r")
+    releases = delegate(client, tmp_path, gun, "targets/releases")
+    sign_tags(plain_source(real_notary_server, (releases, "")), repo, ["3.0"], DIGEST, len(MANIFEST))
+    assert NotaryClient(tmp_path / "reader", real_notary_server).list_targets(gun) == [
+        Target("3.0", DIGEST.removeprefix("sha256:"), len(MANIFEST), "targets/releases")
+    ]

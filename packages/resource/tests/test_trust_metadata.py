@@ -35,7 +35,7 @@ def new_key():
 
 def test_files_are_laid_out_as_go_marshals_notary_signed():
     key = new_key()
-    raw = sign_document({"b": 1, "a": "x"}, [key])
+    raw = sign_document({"b": 1, "a": "x"}, key)
     assert raw.startswith(
         b'{"signed":{"a":"x","b":1},"signatures":[{"keyid":"'
         + key.key_id.encode()
@@ -58,7 +58,7 @@ def test_with_targets_adds_entries_bumps_version_and_expiry():
 
 def test_verify_role_counts_distinct_valid_signatures():
     first, second = new_key(), new_key()
-    raw = sign_document(empty_targets(NOW), [first])
+    raw = sign_document(empty_targets(NOW), first)
     meta = Signed.parse("targets", raw)
     verify_role(meta, RoleKeys({first.key_id: first.public}, 1))
     with pytest.raises(
@@ -69,7 +69,7 @@ def test_verify_role_counts_distinct_valid_signatures():
 
 def test_a_tampered_role_fails_verification():
     key = new_key()
-    document = json.loads(sign_document(empty_targets(NOW), [key]))
+    document = json.loads(sign_document(empty_targets(NOW), key))
     document["signed"]["version"] = 7
     meta = Signed.parse("targets", canonical_json(document))
     with pytest.raises(
@@ -81,7 +81,7 @@ def test_a_tampered_role_fails_verification():
 def test_expired_metadata_is_refused_unless_allowed():
     signed = empty_targets(NOW - timedelta(days=4 * 365))
     signed["version"] = 1
-    meta = Signed.parse("targets", sign_document(signed, [new_key()]))
+    meta = Signed.parse("targets", sign_document(signed, new_key()))
     with pytest.raises(MetadataError, match=exactly("targets.json expired at 2025-01-02T03:04:05Z")):
         meta.check(NOW)
     meta.check(NOW, allow_expired=True)

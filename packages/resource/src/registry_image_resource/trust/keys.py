@@ -300,12 +300,23 @@ class SigningKey:
         )
         return cls(private, PublicKey("ecdsa", der), role, gun)
 
-    def sign(self, message: bytes) -> dict[str, str]:
-        """A TUF signature object: ``ecdsa``, raw big-endian r||s over SHA-256 of ``message``."""
+    def sign(self, message: bytes, keyid: str | None = None) -> dict[str, str]:
+        """A TUF signature object: ``ecdsa``, raw big-endian r||s over SHA-256 of ``message``.
+
+        ``keyid`` names the key as the role lists it when that is not our own id (a delegation
+        that lists the key as an ``ecdsa-x509`` certificate).
+        """
         r, s = decode_dss_signature(self.private.sign(message, ec.ECDSA(hashes.SHA256())))
         size = (self.private.curve.key_size + 7) // 8
         raw = r.to_bytes(size, "big") + s.to_bytes(size, "big")
-        return {"keyid": self.key_id, "method": "ecdsa", "sig": base64.b64encode(raw).decode()}
+        return {"keyid": keyid or self.key_id, "method": "ecdsa", "sig": base64.b64encode(raw).decode()}
+
+    def matches(self, key: PublicKey) -> bool:
+        """``key`` (plain or certificate) is this key's public half."""
+        public = _verifier(key)
+        return isinstance(public, ec.EllipticCurvePublicKey) and (
+            public.public_numbers() == self.private.public_key().public_numbers()
+        )
 
 
 def load_repository_key(text: str, passphrase: str) -> SigningKey:

@@ -29,10 +29,12 @@ from registry_image_resource.trust.keys import (
 )
 
 __all__ = [
+    "Delegation",
     "MetadataError",
     "RoleKeys",
     "Signed",
     "check_file_meta",
+    "delegations",
     "go_time",
     "root_role_keys",
     "sign_document",
@@ -81,10 +83,9 @@ class Signed:
 
     def check(self, now: datetime, *, allow_expired: bool = False) -> None:
         """``_type`` and ``version`` are right and (unless allowed) it has not expired."""
-        if self.signed.get("_type") != _TYPES[self.role]:
-            raise MetadataError(
-                f"{self.role}.json has _type {self.signed.get('_type')!r}, not {_TYPES[self.role]}"
-            )
+        wanted = _TYPES["targets" if self.role.startswith("targets/") else self.role]
+        if self.signed.get("_type") != wanted:
+            raise MetadataError(f"{self.role}.json has _type {self.signed.get('_type')!r}, not {wanted}")
         if self.version < 1:
             raise MetadataError(f"{self.role}.json has no valid version")
         expires = self.signed.get("expires")
@@ -110,17 +111,52 @@ def root_role_keys(root: Signed, role: str) -> RoleKeys:
     entry = roles.get(role) if isinstance(roles, dict) else None
     if not isinstance(keys, dict) or not isinstance(entry, dict):
         raise MetadataError(f"root.json defines no {role} role")
+    return _role_keys(keys, entry, f"root.json's {role} role")
+
+
+def _role_keys(keys: dict[str, Any], entry: dict[str, Any], where: str) -> RoleKeys:
     keyids, threshold = entry.get("keyids"), entry.get("threshold")
     if not isinstance(keyids, list) or not isinstance(threshold, int) or threshold < 1:
-        raise MetadataError(f"root.json's {role} role has no keyids or threshold")
+        raise MetadataError(f"{where} has no keyids or threshold")
     found: dict[str, PublicKey] = {}
     for keyid in keyids:
         if isinstance(keyid, str) and keyid in keys:
             try:
                 found[keyid] = parse_public_key(keys[keyid])
             except KeyFileError as exc:
-                raise MetadataError(f"root.json key {keyid}: {exc}") from None
+                raise MetadataError(f"{where}: key {keyid}: {exc}") from None
     return RoleKeys(found, threshold)
+
+
+@dataclass(frozen=True, slots=True)
+class Delegation:
+    """A role ``targets`` delegates to: its keys and the target path prefixes it may sign."""
+
+    name: str
+    keys: RoleKeys
+    paths: tuple[str, ...]
+
+    def allows(self, target: str) -> bool:
+        return any(target.startswith(prefix) for prefix in self.paths)
+
+
+def delegations(targets: Signed) -> list[Delegation]:
+    """The delegations directly under ``targets`` (``targets/<name>``), in the order listed."""
+    section = targets.signed.get("delegations")
+    if not isinstance(section, dict):
+        return []
+    keys, roles = section.get("keys"), section.get("roles")
+    if not isinstance(keys, dict) or not isinstance(roles, list):
+        return []
+    found: list[Delegation] = []
+    for entry in roles:
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if not isinstance(entry, dict) or not isinstance(name, str) or name.count("/") != 1:
+            continue
+        paths = entry.get("paths")
+        prefixes = tuple(p for p in paths if isinstance(p, str)) if isinstance(paths, list) else ()
+        found.append(Delegation(name, _role_keys(keys, entry, f"delegation {name}"), prefixes))
+    return found
 
 
 def verify_role(meta: Signed, allowed: RoleKeys) -> None:
@@ -181,15 +217,15 @@ def sha256_hex_from_meta(parent: Signed, role: str) -> str | None:
         return None
 
 
-def sign_document(signed: dict[str, Any], keys: list[SigningKey]) -> bytes:
-    """The file bytes of ``signed`` with one signature per key.
+def sign_document(signed: dict[str, Any], key: SigningKey, keyid: str | None = None) -> bytes:
+    """The file bytes of ``signed``, signed by ``key`` (listed in the role as ``keyid``).
 
     Byte for byte what Notary's Go code writes (``json.Marshal`` of ``data.Signed``: ``signed``
     first, as canonical JSON, then ``signatures``), because notary-server re-marshals the roles it
     parses and hashes that into the snapshot: any other layout makes clients reject the snapshot.
     """
     message = canonical_json(signed)
-    signatures = [key.sign(message) for key in keys]
+    signatures = [key.sign(message, keyid)]
     return b'{"signed":' + message + b',"signatures":' + canonical_json(signatures) + b"}"
 
 

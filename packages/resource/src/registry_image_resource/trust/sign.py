@@ -13,7 +13,9 @@ names the repository key for ``targets`` and the server's keys for ``snapshot`` 
 ``timestamp``. The root key lives only in memory and is dropped after signing (notary-gcr keeps
 it in a temporary directory nobody sees again); whoever needs to rotate keys later should run
 ``notary init`` with their own root key before the first signed push. Delegation roles are not
-signed into: the repository key must be a ``targets`` key of the GUN.
+signed into directly; when ``targets`` delegates (``targets/<name>``, as ``docker trust signer add``
+sets up), the tags go into each such delegation that lists the repository key and whose paths
+allow the tag, as notary-gcr does, and the ``targets`` role itself is left alone.
 
 Every failure raises a ``ResourceError`` subclass; the caller (``trust.sign_tags``) prefixes it
 with the pushed digest. Nothing here may format a passphrase, password, token or key into a
@@ -23,6 +25,7 @@ message or a log line.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -33,8 +36,10 @@ from registry_image_resource.reference import DEFAULT_REGISTRY, Repository
 from registry_image_resource.trust.keys import KeyFileError, SigningKey, load_repository_key, new_root_key
 from registry_image_resource.trust.metadata import (
     MetadataError,
+    RoleKeys,
     Signed,
     check_file_meta,
+    delegations,
     empty_targets,
     new_root,
     root_role_keys,
@@ -122,8 +127,17 @@ def _signing_key(trust: ContentTrust, gun: str) -> SigningKey:
     return key
 
 
-def _current_targets(notary: NotaryConnection, root_raw: bytes, now: datetime) -> tuple[Signed, Signed]:
-    """The verified root and targets of an initialised GUN."""
+@dataclass(frozen=True, slots=True)
+class TrustData:
+    """An initialised GUN's verified root, snapshot and targets."""
+
+    root: Signed
+    snapshot: Signed
+    targets: Signed
+
+
+def _current_targets(notary: NotaryConnection, root_raw: bytes, now: datetime) -> TrustData:
+    """The verified root, snapshot and targets of an initialised GUN."""
     root = Signed.parse("root", root_raw)
     root.check(now)
     verify_role(root, root_role_keys(root, "root"))
@@ -143,7 +157,7 @@ def _current_targets(notary: NotaryConnection, root_raw: bytes, now: datetime) -
     targets = Signed.parse("targets", targets_raw)
     targets.check(now, allow_expired=True)  # we re-sign it with a new expiry anyway
     verify_role(targets, root_role_keys(root, "targets"))
-    return root, targets
+    return TrustData(root, snapshot, targets)
 
 
 def _by_checksum(notary: NotaryConnection, parent: Signed, role: str) -> bytes:
@@ -159,6 +173,65 @@ def _entries(tags: list[str], digest: str, size: int) -> dict[str, tuple[bytes, 
     if match is None:
         raise ResourceError(f"cannot sign digest {digest!r}: only sha256 digests can be signed")
     return {tag: (bytes.fromhex(match.group(1)), size) for tag in tags}
+
+
+def _keyid(key: SigningKey, allowed: RoleKeys, where: str) -> str:
+    """The id under which ``allowed`` lists ``key``; one signature must meet the threshold."""
+    keyid = next((keyid for keyid, public in allowed.keys.items() if key.matches(public)), None)
+    if keyid is None:
+        raise RequestError(
+            f"content_trust.repository_key (key id {key.key_id}) is not a {where}; "
+            f"its keys are {', '.join(sorted(allowed.keys)) or 'none'}"
+        )
+    if allowed.threshold > 1:
+        raise RequestError(
+            f"the {where} needs {allowed.threshold} signatures; only one repository key is configured"
+        )
+    return keyid
+
+
+def _updates(
+    notary: NotaryConnection,
+    key: SigningKey,
+    current: TrustData,
+    entries: dict[str, tuple[bytes, int]],
+    now: datetime,
+) -> dict[str, bytes]:
+    """The re-signed roles: ``targets``, or (as notary-gcr) the delegations under it that our key signs."""
+    gun, root, snapshot, targets = notary.options.gun, current.root, current.snapshot, current.targets
+    roles = delegations(targets)
+    if not roles:
+        keyid = _keyid(key, root_role_keys(root, "targets"), f"targets key of {gun}")
+        return {"targets": sign_document(with_targets(targets.signed, entries, now), key, keyid)}
+    files: dict[str, bytes] = {}
+    placed: set[str] = set()
+    for role in roles:
+        if not any(key.matches(public) for public in role.keys.keys.values()):
+            continue
+        mine = {name: entry for name, entry in entries.items() if role.allows(name)}
+        if not mine:
+            continue
+        keyid = _keyid(key, role.keys, f"key of delegation {role.name} of {gun}")
+        if sha256_hex_from_meta(snapshot, role.name) is None:
+            signed = empty_targets(now)  # delegated, never published yet
+        else:
+            raw = _by_checksum(notary, snapshot, role.name)
+            check_file_meta(snapshot, role.name, raw)
+            meta = Signed.parse(role.name, raw)
+            meta.check(now, allow_expired=True)
+            verify_role(meta, role.keys)
+            signed = meta.signed
+        files[role.name] = sign_document(with_targets(signed, mine, now), key, keyid)
+        placed.update(mine)
+    missing = [name for name in entries if name not in placed]
+    if missing:
+        names = ", ".join(role.name for role in roles)
+        raise RequestError(
+            f"no valid signing keys for delegation roles: {gun} delegates to {names}, and "
+            f"content_trust.repository_key (key id {key.key_id}) may sign none of them "
+            f"for {', '.join(missing)}"
+        )
+    return files
 
 
 def sign(source: Source, repo: Repository, tags: list[str], digest: str, size: int) -> None:
@@ -183,24 +256,11 @@ def sign(source: Source, repo: Repository, tags: list[str], digest: str, size: i
                 )
                 targets_signed = with_targets(empty_targets(now), entries, now)
                 files = {
-                    "root": sign_document(root_signed, [root_key]),
-                    "targets": sign_document(targets_signed, [key]),
+                    "root": sign_document(root_signed, root_key),
+                    "targets": sign_document(targets_signed, key),
                 }
             else:
-                root, targets = _current_targets(notary, root_raw, now)
-                allowed = root_role_keys(root, "targets")
-                if key.key_id not in allowed.keys:
-                    raise RequestError(
-                        f"content_trust.repository_key (key id {key.key_id}) is not a targets key "
-                        f"of {options.gun}; "
-                        f"its targets keys are {', '.join(sorted(allowed.keys)) or 'none'}"
-                    )
-                if allowed.threshold > 1:
-                    raise RequestError(
-                        f"the targets role of {options.gun} needs {allowed.threshold} signatures; "
-                        "only one repository key is configured"
-                    )
-                files = {"targets": sign_document(with_targets(targets.signed, entries, now), [key])}
+                files = _updates(notary, key, _current_targets(notary, root_raw, now), entries, now)
         except MetadataError as exc:
             raise RegistryError(
                 f"the trust data of {options.gun} on {options.url} is not valid: {exc}"
