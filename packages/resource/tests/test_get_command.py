@@ -309,3 +309,25 @@ def test_progress_goes_to_stderr_without_debug_and_debug_lines_with_it(
     get.run(request(fake_registry, image.digest, debug=True), tmp_path / "two")
     assert capsys.readouterr().err == ""
     assert f"downloaded {image.layers[0].digest} ({image.layers[0].size} bytes)" in caplog.messages
+
+
+def test_failed_mirror_falls_back_to_the_origin_and_cleans_up(
+    fake_registry, fake_registry_factory, tmp_path, caplog, monkeypatch
+):
+    from registry_image_resource.get import _Target
+    from registry_image_resource.reference import Repository
+    from registry_image_resource.registry.client import ConnectOptions
+
+    image = fake_registry.push_image(REPO, "latest", layers=[{"a": File("origin")}])
+    mirror = fake_registry_factory()
+    # The mirror has the manifest but a corrupt layer: its attempt fails after writing rootfs/.
+    mirror.push_image(REPO, "latest", layers=[{"a": File("origin")}])
+    mirror.faults.add(Fault(method="GET", path="/blobs/", corrupt_at=10, times=None))
+    mirror_target = _Target(Repository(mirror.host, REPO), ConnectOptions())
+    monkeypatch.setattr(get, "_mirror", lambda source, repo: mirror_target)
+    with caplog.at_level(logging.WARNING, logger="registry_image_resource"):
+        get.run(request(fake_registry, image.digest), tmp_path)
+    assert any(m.startswith(f"download from mirror {mirror.host}/{REPO} failed: ") for m in caplog.messages)
+    assert (tmp_path / "rootfs/a").read_text() == "origin"
+    assert (tmp_path / "repository").read_text() == f"{fake_registry.host}/{REPO}"
+    assert mirror.requests.find("GET", "/blobs/") != []

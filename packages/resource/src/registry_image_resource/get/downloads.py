@@ -142,10 +142,9 @@ class Tail:
         count = min(len(view), available - self._position)
         if count <= 0:
             return 0
-        data = os.pread(self._download.fd, count, self._position)
-        view[: len(data)] = data
-        self._position += len(data)
-        return len(data)
+        got = os.preadv(self._download.fd, [view[:count]], self._position)
+        self._position += got
+        return got
 
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:
