@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import shutil
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -59,10 +59,25 @@ def _compile(pattern: str, field: str) -> Any:
         return None
     import re2
 
+    options = re2.Options()
+    options.log_errors = False  # else RE2 prints its own line on stderr
     try:
-        return re2.compile(pattern)
+        return re2.compile(pattern, options)
     except re2.error as err:
-        raise RequestError(f"invalid {field}: {err}") from None
+        reason = err.args[0].decode() if err.args and isinstance(err.args[0], bytes) else str(err)
+        raise RequestError(f"invalid {field}: {reason}") from None
+
+
+def _ecr(source: Source) -> Source:
+    """The source rewritten for ECR (SPEC B.6.4), when the ECR module is part of this build."""
+    import importlib
+
+    try:
+        ecr = importlib.import_module("registry_image_resource.ecr")
+    except ImportError:
+        raise RequestError("cannot authenticate with ECR: ECR support is not available") from None
+    rewritten: Source = ecr.authenticate(source)
+    return rewritten
 
 
 def _mirror(source: Source, repo: Repository) -> _Target | None:
@@ -187,6 +202,11 @@ def run(request: InRequest, dest: Path) -> dict[str, Any]:
     source, version = request.source, request.version
     if not dest.is_dir():
         raise InputError(f"destination directory {dest} does not exist")
+    if source.aws_region:
+        source = _ecr(source)
+        request = replace(request, source=source)
+    if source.azure_acr:
+        raise RequestError("cannot authenticate with ACR: source.azure_acr is not supported by this resource")
     label_re = _compile(source.label_regex, "label_regex")
     annotation_re = _compile(source.annotation_regex, "annotation_regex")
     try:
