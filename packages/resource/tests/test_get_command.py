@@ -331,3 +331,14 @@ def test_failed_mirror_falls_back_to_the_origin_and_cleans_up(
     assert (tmp_path / "rootfs/a").read_text() == "origin"
     assert (tmp_path / "repository").read_text() == f"{fake_registry.host}/{REPO}"
     assert mirror.requests.find("GET", "/blobs/") != []
+
+
+def test_hostile_hard_link_fails_with_one_line_naming_layer_and_entry(fake_registry, tmp_path):
+    image = fake_registry.push_image(REPO, "latest", layers=[{"stolen": Hardlink("../../etc/passwd")}])
+    with pytest.raises(ResourceError) as err:
+        get.run(request(fake_registry, image.digest), tmp_path)
+    assert str(err.value) == (
+        f"download failed: write rootfs: extract layer 1/1 {image.layers[0].digest}: "
+        "entry 'stolen' links outside of target directory: ../../etc/passwd"
+    )
+    assert sorted(os.listdir(tmp_path)) == ["rootfs"]

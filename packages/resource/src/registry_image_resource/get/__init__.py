@@ -159,6 +159,8 @@ def _download(
                     )
                 except ResourceError as err:
                     raise err.wrap("write oci layout") from None
+                except OSError as err:
+                    raise ResourceError(f"write oci layout: {_describe(err)}") from None
             elif fmt in ("rootfs", "oci"):
                 image = image_of()
                 layers = image.image.parsed.layers
@@ -182,6 +184,9 @@ def _download(
                         )
                 except ResourceError as err:
                     raise err.wrap("write oci image" if fmt == "oci" else "write rootfs") from None
+                except OSError as err:
+                    what = "write oci image" if fmt == "oci" else "write rootfs"
+                    raise ResourceError(f"{what}: {_describe(err)}") from None
                 finally:
                     progress.close()
             else:
@@ -191,6 +196,11 @@ def _download(
         if want_image and image is None:
             image = image_of()
         return _Fetched(top, image)
+
+
+def _describe(err: OSError) -> str:
+    reason = err.strerror or str(err)
+    return f"{err.filename}: {reason}" if err.filename else reason
 
 
 def _matching(pattern: Any, values: Any) -> list[dict[str, str]]:
@@ -240,7 +250,9 @@ def run(request: InRequest, dest: Path) -> dict[str, Any]:
             metadata += _matching(annotation_re, fetched.image.image.parsed.annotations)
 
     # Last, and only now: the files that say "this version is here".
-    write_file(dest / "tag", version.tag.encode())
-    write_file(dest / "digest", version.digest.encode())
-    write_file(dest / "repository", source.repository.encode())
+    for name, value in (("tag", version.tag), ("digest", version.digest), ("repository", source.repository)):
+        try:
+            write_file(dest / name, value.encode())
+        except OSError as err:
+            raise ResourceError(f"saving version info failed: write image {name}: {_describe(err)}") from None
     return {"version": {"tag": version.tag, "digest": version.digest}, "metadata": metadata}

@@ -63,7 +63,7 @@ def write_rootfs(
                         failure = _download_failure(download)
                         if failure is not None:
                             raise failure from None
-                        raise err.wrap(f"write rootfs: extract {label}") from None
+                        raise err.wrap(f"extract {label}") from None
                 rootfs.finish()
     write_file(dest / "metadata.json", metadata_json(dict(image.config.raw)))
     write_file(dest / "labels.json", labels_json(dict(image.config.labels)))
