@@ -358,3 +358,26 @@ def test_real_notary_server_delegation(real_notary_server, tmp_path):
     assert NotaryClient(tmp_path / "reader", real_notary_server).list_targets(gun) == [
         Target("3.0", DIGEST.removeprefix("sha256:"), len(MANIFEST), "targets/releases")
     ]
+
+
+def test_client_certificates_from_content_trust(notary_server_factory, client, tmp_path):
+    import trustme
+
+    client_ca = trustme.CA()
+    issued = client_ca.issue_cert("signer@example.com")
+    server = notary_server_factory(tls=True, client_ca=client_ca.cert_pem.bytes().decode())
+    key = generate_targets_key(client)
+    cert_pem = "".join(blob.bytes().decode() for blob in issued.cert_chain_pems)
+    key_pem = issued.private_key_pem.bytes().decode()
+    source = source_for(server, key, tls_cert=cert_pem, tls_key=key_pem, username="", password="")
+    sign_tags(source, REPO, ["1.0"], DIGEST, len(MANIFEST))
+    assert json.loads(server.metadata(GUN, "targets"))["signed"]["targets"]["1.0"]["length"] == len(MANIFEST)
+
+    without = source_for(server, key, username="", password="")
+    with pytest.raises(TransportError) as caught:
+        sign_tags(without, REPO, ["2.0"], DIGEST, len(MANIFEST))
+    # TLS 1.3 reports the refusal as an alert or as EOF depending on timing
+    assert str(caught.value).startswith(
+        f"{PUSHED}: cannot reach the Notary server {server.url}: TLS connection failed: "
+    )
+    assert_no_secret(str(caught.value), key_pem)

@@ -43,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--ca-out", type=Path, help="write the CA certificate (PEM) here (with --tls)")
     serve.add_argument("--hostname", action="append", default=[], help="extra name for the TLS certificate")
     serve.add_argument("--storage", type=Path, help="keep metadata and keys in this directory")
+    serve.add_argument(
+        "--client-ca", type=Path, help="with --tls: require client certificates from this CA (PEM)"
+    )
     args = parser.parse_args(argv)
 
     host, port = args.listen
@@ -54,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         auth="token" if args.token_auth else "basic",
         storage=args.storage,
         hostnames=args.hostname,
+        client_ca=args.client_ca.read_text() if args.client_ca else None,
     )
     stop = threading.Event()
 

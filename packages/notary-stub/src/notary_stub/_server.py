@@ -70,7 +70,8 @@ class NotaryServer:
     ``tls=True`` serves HTTPS with a fresh CA (``server.ca_pem``, written to ``server.ca_file``);
     ``users={"name": "password"}`` turns on authentication, Basic by default or Docker's Bearer
     token flow with ``auth="token"`` (token endpoint ``/auth/token`` on the same server);
-    ``storage=DIR`` keeps metadata and server keys in a directory instead of memory.
+    ``storage=DIR`` keeps metadata and server keys in a directory instead of memory;
+    ``client_ca=PEM`` (with ``tls``) requires client certificates issued by that CA.
     """
 
     def __init__(
@@ -83,6 +84,7 @@ class NotaryServer:
         auth: Literal["basic", "token"] = "basic",
         storage: Path | None = None,
         hostnames: list[str] | None = None,
+        client_ca: str | None = None,
     ) -> None:
         self._host = host
         self._port = port
@@ -93,6 +95,7 @@ class NotaryServer:
         self.certificates: Certificates | None = (
             make_certificates([*(hostnames or []), "127.0.0.1", "localhost", "::1"]) if tls else None
         )
+        self.client_ca = client_ca
         self._server: _ThreadingWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
@@ -105,6 +108,9 @@ class NotaryServer:
         server.set_app(self.app)
         if self.certificates is not None:
             server.ssl_context = self.certificates.server_context()
+            if self.client_ca is not None:
+                server.ssl_context.verify_mode = ssl.CERT_REQUIRED
+                server.ssl_context.load_verify_locations(cadata=self.client_ca)
             self._tempdir = tempfile.TemporaryDirectory(prefix="notary-stub-ca-")
             self.ca_file = Path(self._tempdir.name) / "ca.pem"
             self.ca_file.write_text(self.certificates.ca_pem)

@@ -106,6 +106,9 @@ def _reason(error: BaseException) -> str:
         seen.add(id(current))
         if isinstance(current, ssl.SSLCertVerificationError):
             return f"TLS certificate verification failed: {current.verify_message}"
+        if isinstance(current, ssl.SSLError):
+            detail = current.reason or re.sub(r"\s*\(_ssl\.c:\d+\)$", "", str(current.strerror or current))
+            return f"TLS connection failed: {detail}"
         if isinstance(current, OSError) and current.strerror:
             return current.strerror.lower()
         nested = [a for a in getattr(current, "args", ()) if isinstance(a, BaseException)]
