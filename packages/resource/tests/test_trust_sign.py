@@ -91,3 +91,12 @@ def test_only_sha256_digests_can_be_signed():
         ),
     ):
         sign_tags(source, parse_repository("ghcr.io/o/app"), ["1.0"], "sha512:ab", 1)
+
+
+def test_importing_the_trust_package_does_not_load_cryptography():
+    import subprocess
+    import sys
+
+    code = "import sys, registry_image_resource.trust; print(sorted(m for m in sys.modules if m.startswith('cryptography')))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout == "[]\n"
