@@ -15,7 +15,7 @@ from registry_image_resource.reference import Repository
 __all__ = ["sign_tags"]
 
 
-def sign_tags(source: Source, repo: Repository, tags: list[str], digest: str, size: int) -> None:
+def sign_tags(source: Source, repository: Repository, tags: list[str], digest: str, size: int) -> None:
     """Sign each of ``tags`` as the manifest ``digest`` of ``size`` bytes, if ``content_trust`` is set.
 
     For a multi-arch push, ``digest``/``size`` are the pushed index's (SPEC A.2.7).
@@ -25,6 +25,6 @@ def sign_tags(source: Source, repo: Repository, tags: list[str], digest: str, si
     try:
         from registry_image_resource.trust.sign import sign
 
-        sign(source, repo, tags, digest, size)
+        sign(source, repository, tags, digest, size)
     except ResourceError as err:
         raise err.wrap(f"image pushed as {digest}, but signing failed") from None
