@@ -254,18 +254,21 @@ def real_notary_server(tmp_path_factory, notary_binary):
         unavailable(str(exc))
 
 
-def plain_source(url, key):
+def plain_source(server, key):
+    """A source signing into the real notary-server (no auth; its CA in ca_certs)."""
     text, key_id = key
     trust = ContentTrust(
-        server=url, repository_key=text, repository_key_id=key_id, repository_passphrase=PASSPHRASE
+        server=server.url, repository_key=text, repository_key_id=key_id, repository_passphrase=PASSPHRASE
     )
-    return Source(repository=REPO.name, content_trust=trust)
+    return Source(repository=REPO.name, ca_certs=(server.ca_pem,), content_trust=trust)
 
 
 def test_real_notary_server_fresh_gun(real_notary_server, tmp_path):
     repo = Repository("registry.example:5000", f"fresh/{tmp_path.name}")
     gun = f"registry.example:5000/fresh/{tmp_path.name}"
-    signer = NotaryClient(tmp_path / "signer", real_notary_server, passphrase=PASSPHRASE)
+    signer = NotaryClient(
+        tmp_path / "signer", real_notary_server.url, ca_file=real_notary_server.ca_file, passphrase=PASSPHRASE
+    )
     sign_tags(
         plain_source(real_notary_server, generate_targets_key(signer)),
         repo,
@@ -273,7 +276,7 @@ def test_real_notary_server_fresh_gun(real_notary_server, tmp_path):
         DIGEST,
         len(MANIFEST),
     )
-    fresh = NotaryClient(tmp_path / "reader", real_notary_server)
+    fresh = NotaryClient(tmp_path / "reader", real_notary_server.url, ca_file=real_notary_server.ca_file)
     assert fresh.list_targets(gun) == expected("1.0", "latest")
     assert fresh.run("verify", gun, "latest", stdin=MANIFEST).stdout == MANIFEST
 
@@ -281,7 +284,9 @@ def test_real_notary_server_fresh_gun(real_notary_server, tmp_path):
 def test_real_notary_server_gun_initialised_by_the_client(real_notary_server, tmp_path):
     repo = Repository("registry.example:5000", f"client/{tmp_path.name}")
     gun = f"registry.example:5000/client/{tmp_path.name}"
-    client = NotaryClient(tmp_path / "client", real_notary_server, passphrase=PASSPHRASE)
+    client = NotaryClient(
+        tmp_path / "client", real_notary_server.url, ca_file=real_notary_server.ca_file, passphrase=PASSPHRASE
+    )
     client.run("init", gun, "-p")
     client.run("key", "rotate", gun, "snapshot", "-r")
     sign_tags(
@@ -290,13 +295,17 @@ def test_real_notary_server_gun_initialised_by_the_client(real_notary_server, tm
     sign_tags(
         plain_source(real_notary_server, gun_targets_key(client, gun)), repo, ["2.1"], DIGEST, len(MANIFEST)
     )
-    assert NotaryClient(tmp_path / "reader", real_notary_server).list_targets(gun) == expected("2.0", "2.1")
+    assert NotaryClient(
+        tmp_path / "reader", real_notary_server.url, ca_file=real_notary_server.ca_file
+    ).list_targets(gun) == expected("2.0", "2.1")
 
 
 def test_real_notary_server_refuses_a_gun_whose_snapshot_key_it_lacks(real_notary_server, tmp_path):
     repo = Repository("registry.example:5000", f"local/{tmp_path.name}")
     gun = f"registry.example:5000/local/{tmp_path.name}"
-    client = NotaryClient(tmp_path / "client", real_notary_server, passphrase=PASSPHRASE)
+    client = NotaryClient(
+        tmp_path / "client", real_notary_server.url, ca_file=real_notary_server.ca_file, passphrase=PASSPHRASE
+    )
     client.run("init", gun, "-p")
     with pytest.raises(RegistryError) as caught:
         sign_tags(
@@ -350,14 +359,16 @@ def test_a_delegation_whose_paths_do_not_allow_the_tag(stub, client, tmp_path):
 def test_real_notary_server_delegation(real_notary_server, tmp_path):
     repo = Repository("registry.example:5000", f"delegated/{tmp_path.name}")
     gun = f"registry.example:5000/delegated/{tmp_path.name}"
-    client = NotaryClient(tmp_path / "client", real_notary_server, passphrase=PASSPHRASE)
+    client = NotaryClient(
+        tmp_path / "client", real_notary_server.url, ca_file=real_notary_server.ca_file, passphrase=PASSPHRASE
+    )
     client.run("init", gun, "-p")
     client.run("key", "rotate", gun, "snapshot", "-r")
     releases = delegate(client, tmp_path, gun, "targets/releases")
     sign_tags(plain_source(real_notary_server, (releases, "")), repo, ["3.0"], DIGEST, len(MANIFEST))
-    assert NotaryClient(tmp_path / "reader", real_notary_server).list_targets(gun) == [
-        Target("3.0", DIGEST.removeprefix("sha256:"), len(MANIFEST), "targets/releases")
-    ]
+    assert NotaryClient(
+        tmp_path / "reader", real_notary_server.url, ca_file=real_notary_server.ca_file
+    ).list_targets(gun) == [Target("3.0", DIGEST.removeprefix("sha256:"), len(MANIFEST), "targets/releases")]
 
 
 def test_client_certificates_from_content_trust(notary_server_factory, client, tmp_path):

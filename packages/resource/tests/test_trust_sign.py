@@ -28,8 +28,7 @@ def exactly(text):
             "registry.example:5000/team/app",
         ),
         ("ghcr.io/o/app", "https://notary.example/", "https://notary.example", "ghcr.io/o/app"),
-        ("localhost:5000/app", "http://127.0.0.1:4443", "http://127.0.0.1:4443", "localhost:5000/app"),
-        ("localhost:5000/app", "http://localhost:4443", "http://localhost:4443", "localhost:5000/app"),
+        ("localhost:5000/app", "https://127.0.0.1:4443", "https://127.0.0.1:4443", "localhost:5000/app"),
     ],
 )
 def test_server_and_gun_defaults(repository, server, expected_server, expected_gun):

@@ -56,20 +56,15 @@ DOCKER_HUB_NOTARY = "https://notary.docker.io"
 _DOCKER_HUB = {DEFAULT_REGISTRY, "docker.io", "registry-1.docker.io"}
 _DIGEST = re.compile(r"^sha256:([0-9a-f]{64})$")
 _SCOPES = re.compile(r"^(pull|push|\*)(,(pull|push|\*))*$")
-_LOOPBACK = re.compile(r"^(localhost|127(\.\d{1,3}){3}|\[::1\]|::1)$")
 
 
 def notary_server(trust: ContentTrust, repo: Repository) -> str:
-    """``content_trust.server``, else Docker Hub's Notary, else ``https://<registry host>``.
-
-    Only HTTPS, except plain HTTP to a loopback host (as for registries, SPEC A.2.5).
-    """
+    """``content_trust.server``, else Docker Hub's Notary, else ``https://<registry host>``; HTTPS only."""
     server = trust.server.strip()
     if not server:
         return DOCKER_HUB_NOTARY if repo.registry in _DOCKER_HUB else f"https://{repo.registry}"
     parts = urlsplit(server)
-    loopback = parts.scheme == "http" and _LOOPBACK.match(parts.hostname or "") is not None
-    if not parts.netloc or (parts.scheme != "https" and not loopback):
+    if parts.scheme != "https" or not parts.netloc:
         raise RequestError(f"valid https URL required for trust server, got {server}")
     return server.rstrip("/")
 
