@@ -272,7 +272,10 @@ def main() -> None:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-get-"))
     workdir.mkdir(parents=True, exist_ok=True)
     results: dict[str, object] = {"layer_mib": args.layer_mib, "runs": args.runs}
-    with start_registry(workdir / "registry", RegistryOptions()) as registry:
+    # Filesystem storage: registry:2's in-memory driver copies the whole blob on every write.
+    storage = workdir / "storage"
+    storage.mkdir(exist_ok=True)
+    with start_registry(workdir / "registry", RegistryOptions(storage_dir=storage)) as registry:
         print(f"registry {registry.url} ({registry.backend}); building the image...", flush=True)
         digest = build_and_push(registry, "bench/get", workdir, args.layer_mib)
         rootfs_ours: list[tuple[float, float]] = []

@@ -11,7 +11,9 @@ must never touch the filesystem.
 
 from __future__ import annotations
 
+import struct
 import tarfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
@@ -72,41 +74,52 @@ class _Header(NamedTuple):
 _POSIX_MAGIC = b"ustar\x0000"
 
 
-def _octal(field: bytes) -> int:
-    # Garbage after a NUL makes int() fail, and the header goes to tarfile's slower decoder.
-    text = field.strip(b" \0")
-    return int(text, 8) if text else 0
+# name, mode, uid, gid, size, mtime, checksum, type, linkname, magic+version
+_USTAR = struct.Struct("100s8s8s8s12s12s8sc100s8s")
+_NULS = b" \0"
 
 
 def _text(field: bytes) -> str:
     return field.split(b"\0", 1)[0].decode(_ENCODING, _ERRORS)
 
 
+def _checksum_matches(block: bytes, stored: int, field: bytes) -> bool:
+    """The unsigned header checksum, compared modulo 65521 through zlib's C adler32.
+
+    Adler-32's low half is ``1 + sum(bytes) mod 65521``; a byte sum of 512 bytes is below
+    2 * 65521, so this accepts the right sum and only a rare wrong one. Integrity comes from the
+    blob digest anyway: the checksum only tells a header from garbage. A miss goes to tarfile,
+    which also knows the signed variant.
+    """
+    low = (zlib.adler32(block) & 0xFFFF) - 1
+    return (stored - 256 + sum(field)) % 65521 == low % 65521
+
+
 def _decode_header(block: bytes) -> _Header:
     """Decode one header block: a fast path for plain octal ustar/GNU headers, else ``frombuf``."""
     # Base-256 numbers (huge ids, sizes, negative times) set the top bit of a field's first byte.
     if not (block[100] | block[108] | block[116] | block[124] | block[136] | block[329] | block[337]) & 0x80:
+        name, mode, uid, gid, size, mtime, checksum, kind, link, magic = _USTAR.unpack_from(block)
         try:
-            checksum = _octal(block[148:156])
-            if checksum == sum(block) - sum(block[148:156]) + 256:
-                kind = block[156:157]
-                name = _text(block[0:100])
-                if block[257:265] == _POSIX_MAGIC and block[345] and kind not in tarfile.GNU_TYPES:
-                    name = _text(block[345:500]) + "/" + name
-                if kind == tarfile.AREGTYPE and name.endswith("/"):
+            # Garbage after a NUL makes int() fail, and the header goes to tarfile's decoder.
+            if _checksum_matches(block, int(checksum.strip(_NULS) or b"0", 8), checksum):
+                text = _text(name)
+                if magic == _POSIX_MAGIC and block[345] and kind not in tarfile.GNU_TYPES:
+                    text = _text(block[345:500]) + "/" + text
+                if kind == tarfile.AREGTYPE and text.endswith("/"):
                     kind = tarfile.DIRTYPE
                 return _Header(
-                    name=name,
-                    type=kind,
-                    mode=_octal(block[100:108]),
-                    uid=_octal(block[108:116]),
-                    gid=_octal(block[116:124]),
-                    size=_octal(block[124:136]),
-                    mtime=_octal(block[136:148]),
-                    linkname=_text(block[157:257]),
+                    text,
+                    kind,
+                    int(mode.strip(_NULS) or b"0", 8),
+                    int(uid.strip(_NULS) or b"0", 8),
+                    int(gid.strip(_NULS) or b"0", 8),
+                    int(size.strip(_NULS) or b"0", 8),
+                    int(mtime.strip(_NULS) or b"0", 8),
+                    _text(link) if link[0] else "",
                 )
         except ValueError:
-            pass  # let tarfile decide what this is
+            pass
     try:
         info = tarfile.TarInfo.frombuf(block, _ENCODING, _ERRORS)
     except tarfile.HeaderError as err:
