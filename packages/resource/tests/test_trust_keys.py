@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+import warnings
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
@@ -147,6 +148,20 @@ def test_root_keys_are_certificates_named_after_the_gun():
     assert root.public.keytype == "ecdsa-x509"
     assert certificate.subject.rfc4514_string() == "CN=registry.example/team/app"
     assert verify_signature(root.public, "ecdsa", base64.b64decode(root.sign(b"m")["sig"]), b"m")
+
+
+def test_root_certificates_carry_gun_longer_than_64_characters():
+    from datetime import UTC, datetime
+
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    gun = "127.0.0.1:5000/" + "a" * 90
+    root = new_root_key(gun, datetime.now(UTC))
+    certificate = x509.load_pem_x509_certificate(root.public.public)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # cryptography notes the name is over 64
+        assert certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == gun
 
 
 def test_unknown_key_types_never_verify():

@@ -15,6 +15,7 @@ import base64
 import datetime
 import hashlib
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -346,7 +347,11 @@ def new_root_key(gun: str, now: datetime.datetime) -> SigningKey:
     is the GUN (trust pinning checks it), valid for ten years like ``notary init`` makes them.
     """
     private = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, gun)])
+    with warnings.catch_warnings():
+        # X.509 caps a common name at 64 characters, GUNs go to 255; Go (and so Notary) does not
+        # enforce the cap and checks CN == GUN, so we write the long name as Go would.
+        warnings.simplefilter("ignore", UserWarning)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, gun, _validate=len(gun) <= 64)])
     certificate = (
         x509.CertificateBuilder()
         .subject_name(name)
