@@ -568,3 +568,36 @@ def test_mtls_without_client_certificate_is_refused(test_ca, make_stub_server):
     server = make_stub_server(context)
     with pytest.raises(TransportError):
         _connect(server, ConnectOptions(ca_certs=(_ca_pem(test_ca),)))
+
+
+def test_proxy_from_the_environment(stub_server, monkeypatch):
+    Reply = type(stub_server).reply_class
+    stub_server.route("GET", "/v2/test/app/tags/list", Reply(200, {}, b'{"tags":["via-proxy"]}'))
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", stub_server.url)
+    monkeypatch.setenv("HTTPS_PROXY", stub_server.url)
+    repo = Repository("registry.invalid:5000", "test/app")
+    with RegistryClient.connect(repo, ConnectOptions(insecure=True), env=TEST_ENV) as client:
+        assert client.list_tags() == ["via-proxy"]
+    assert stub_server.seen("GET", "/v2/test/app/tags/list")[0].headers["host"] == "registry.invalid:5000"
+
+
+@pytest.mark.parametrize(
+    ("no_proxy", "url", "bypass"),
+    [
+        ("", "https://reg.example.com/v2/", False),
+        ("*", "https://reg.example.com/v2/", True),
+        ("example.com", "https://reg.example.com/v2/", True),
+        (".example.com", "https://reg.example.com/v2/", True),
+        ("example.com", "https://notexample.com/v2/", False),
+        ("reg.example.com:5000", "https://reg.example.com:5000/v2/", True),
+        ("reg.example.com:5000", "https://reg.example.com/v2/", False),
+        ("a.org, 127.0.0.1", "http://127.0.0.1:8080/v2/", True),
+        ("::1", "http://[::1]:8080/v2/", True),
+    ],
+)
+def test_no_proxy_rules(no_proxy, url, bypass):
+    from registry_image_resource.registry.transport import _bypass
+
+    assert _bypass(url, {"https": "http://proxy:3128", "no": no_proxy}) is bypass

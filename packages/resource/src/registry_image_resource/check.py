@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -160,6 +159,8 @@ def _map_bounded(function: Callable[[T], R], items: Sequence[T], limit: int = LO
     """``[function(x) for x in items]`` with up to ``limit`` running at once; the first error wins."""
     if len(items) <= 1:
         return [function(item) for item in items]
+    from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(max_workers=min(limit, len(items))) as pool:
         futures = [pool.submit(function, item) for item in items]
         try:

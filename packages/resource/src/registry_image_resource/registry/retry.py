@@ -8,7 +8,6 @@ request itself: the client hands it an operation to repeat.
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import random
 import time
@@ -67,6 +66,8 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     value = value.strip()
     if value.isdigit():
         return float(value)
+    import email.utils
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

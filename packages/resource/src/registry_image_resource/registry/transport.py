@@ -13,7 +13,6 @@ import contextlib
 import logging
 import os
 import ssl
-import tempfile
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -53,12 +52,8 @@ def tls_context(options: ConnectOptions, *, field_name: str = "source") -> ssl.S
 
     An entry of ``ca_certs`` that adds no certificate is an error naming it.
     """
-    context = ssl.create_default_context()
-    if context.cert_store_stats().get("x509_ca", 0) == 0:
-        # A slim image without the system bundle: fall back to certifi's (requests depends on it).
-        import certifi
-
-        context.load_verify_locations(cafile=certifi.where())
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    _load_system_roots(context)
     for index, pem in enumerate(options.ca_certs):
         try:
             context.load_verify_locations(cadata=pem)
@@ -74,6 +69,49 @@ def tls_context(options: ConnectOptions, *, field_name: str = "source") -> ssl.S
     return context
 
 
+def _load_system_roots(context: ssl.SSLContext) -> None:
+    """Trust the system's roots (``SSL_CERT_FILE``/``SSL_CERT_DIR`` honoured), cheaply.
+
+    The hashed certificate directory is preferred to the bundle file: OpenSSL reads a directory
+    lazily (only the issuers a handshake asks for), while the bundle parses every root up front,
+    which costs more than a whole check against a loopback registry. Without either (a slim
+    image) certifi's bundle is used.
+    """
+    paths = ssl.get_default_verify_paths()
+    env_file = os.environ.get(paths.openssl_cafile_env) or None
+    directory = os.environ.get(paths.openssl_capath_env) or paths.openssl_capath
+    if not _has_hashed_certificates(directory):
+        directory = ""
+    # SSL_CERT_FILE naming the system bundle itself (common in CI images) adds nothing that the
+    # system directory does not have: read it lazily through the directory instead.
+    custom_file = env_file if env_file and not _same_file(env_file, paths.openssl_cafile) else None
+    if custom_file or (not directory and env_file):
+        context.load_verify_locations(cafile=custom_file or env_file, capath=directory or None)
+    elif directory:
+        context.load_verify_locations(capath=directory)
+    elif paths.cafile:
+        context.load_verify_locations(cafile=paths.cafile)
+    else:
+        import certifi
+
+        context.load_verify_locations(cafile=certifi.where())
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _has_hashed_certificates(directory: str) -> bool:
+    try:
+        with os.scandir(directory) as entries:
+            return any(len(e.name) == 10 and e.name[8] == "." and e.name[9].isdigit() for e in entries)
+    except OSError:
+        return False
+
+
 def _ssl_reason(err: Exception) -> str:
     reason = getattr(err, "reason", None)
     return str(reason).lower().replace("_", " ") if reason else str(err)
@@ -82,6 +120,8 @@ def _ssl_reason(err: Exception) -> str:
 def _load_client_certificate(context: ssl.SSLContext, options: ConnectOptions, field_name: str) -> None:
     # ``load_cert_chain`` only reads files: write both PEMs to a private temporary directory and
     # remove it as soon as they are loaded.
+    import tempfile
+
     with tempfile.TemporaryDirectory(prefix="rir-mtls-") as directory:
         cert_path = os.path.join(directory, "cert.pem")
         key_path = os.path.join(directory, "key.pem")
@@ -96,6 +136,39 @@ def _load_client_certificate(context: ssl.SSLContext, options: ConnectOptions, f
                 f"{field_name}.client_cert/{field_name}.client_key: cannot use the client certificate: "
                 f"{_ssl_reason(err)}"
             ) from None
+
+
+def environment_proxies() -> dict[str, str]:
+    """``{"https": ..., "http": ..., "no": ...}`` from the environment (either case), read once."""
+    import urllib.request
+
+    return urllib.request.getproxies_environment()
+
+
+def _bypass(url: str, proxies: dict[str, str]) -> bool:
+    """Does ``NO_PROXY`` (``proxies["no"]``) exempt the URL's host? Same rules as urllib/requests:
+    ``*`` for all, else comma-separated names matched exactly or as a domain suffix, with an
+    optional ``:port``."""
+    from urllib.parse import urlsplit
+
+    no_proxy = proxies.get("no", "").strip()
+    if not no_proxy:
+        return False
+    if no_proxy == "*":
+        return True
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    port = str(parts.port) if parts.port else ""
+    for entry in (e.strip().lower() for e in no_proxy.split(",")):
+        if not entry:
+            continue
+        name, _, entry_port = entry.rpartition(":") if entry.count(":") == 1 else (entry, "", "")
+        if entry_port and entry_port != port:
+            continue
+        name = name.strip("[]").lstrip(".")
+        if host == name or host.endswith("." + name):
+            return True
+    return False
 
 
 def new_session(context: ssl.SSLContext, *, registry: str, insecure: bool) -> requests.Session:
@@ -132,7 +205,32 @@ def new_session(context: ssl.SSLContext, *, registry: str, insecure: bool) -> re
             conn.ca_certs = None
             conn.ca_cert_dir = None
 
-    session = requests.Session()
+    class _Session(requests.Session):
+        """Proxies from a snapshot of the environment taken once, not rescanned per request.
+
+        requests' ``trust_env`` walks the whole environment twice per request (``getproxies``);
+        with a few hundred lookups per check that costs more than the HTTP itself. The snapshot
+        honours ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` the same way (A.2.10). ``.netrc`` is
+        deliberately not read: credentials come from the source only.
+        """
+
+        def __init__(self, proxies: dict[str, str]) -> None:
+            super().__init__()
+            self.trust_env = False
+            self._env_proxies = proxies
+
+        def merge_environment_settings(
+            self, url: str | bytes | None, proxies: Any, stream: Any, verify: Any, cert: Any
+        ) -> Any:
+            wanted = dict(proxies or {})
+            text = url.decode() if isinstance(url, bytes) else (url or "")
+            if self._env_proxies and not _bypass(text, self._env_proxies):
+                for scheme, proxy in self._env_proxies.items():
+                    if scheme != "no":
+                        wanted.setdefault(scheme, proxy)
+            return super().merge_environment_settings(url, wanted, stream, verify, cert)
+
+    session = _Session(environment_proxies())
     adapter = _ContextAdapter(pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=0))

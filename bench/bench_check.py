@@ -1,0 +1,181 @@
+"""Benchmark of ``check`` (not a test: it prints numbers).
+
+1. ``check`` in tag mode as a whole process (``python -m registry_image_resource check``) against
+   ``skopeo inspect --raw`` on the same loopback registry:2, runs alternating, medians and the
+   ratio (target: at most 4x skopeo).
+2. Semver ``check`` over 300 tags with no cursor: in-process time (target: under 0.2 s on
+   loopback) with the number of HTTP requests, and the same as a whole process.
+3. The import time of the ``check`` path (``python -X importtime``), the heaviest modules, and a
+   guard that boto3, cryptography, zstandard and isal are not on it.
+
+Run: ``python bench/bench_check.py [--runs 15] [--tags 300]``. Needs the Debian ``docker-registry``
+and ``skopeo`` binaries (as the integration tests do).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from integration.images import build_image  # noqa: E402
+from integration.servers import start_registry  # noqa: E402
+from registry_image_resource import check  # noqa: E402
+from registry_image_resource.models import CheckRequest, Source  # noqa: E402
+from registry_image_resource.reference import Repository  # noqa: E402
+from registry_image_resource.registry.client import ConnectOptions, RegistryClient  # noqa: E402
+
+HEAVY = ("boto3", "botocore", "cryptography", "zstandard", "isal", "semver", "re2")
+
+
+def seed(host: str, tags: int) -> None:
+    """``bench/tag``:latest, and ``bench/semver`` with ``tags`` version tags over distinct manifests."""
+    image = build_image([{"hello.txt": b"hello\n"}])
+    for repo, names in (
+        ("bench/tag", ["latest"]),
+        ("bench/semver", [f"1.{i // 10}.{i % 10}" for i in range(tags)]),
+    ):
+        with RegistryClient.connect(Repository(host, repo), ConnectOptions(), "push,pull") as client:
+            for blob in image.blobs():
+                client.upload_blob(blob.digest, len(blob.data), lambda data=blob.data: io.BytesIO(data))
+            manifest = json.loads(image.manifest.data)
+            for name in names:
+                # A distinct manifest per tag (same blobs), so every tag is its own version.
+                manifest["annotations"] = {"bench.tag": name}
+                body = json.dumps(manifest, sort_keys=True).encode()
+                client.put_manifest(name, body, image.manifest.media_type)
+
+
+def timed(command: list[str], stdin: bytes | None = None) -> float:
+    start = time.perf_counter()
+    result = subprocess.run(command, input=stdin, capture_output=True, check=False)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"{command[:3]} failed: {result.stderr.decode()[-500:]}")
+    return elapsed
+
+
+def check_command() -> list[str]:
+    return [sys.executable, "-m", "registry_image_resource", "check"]
+
+
+def request_json(host: str, repo: str, **fields: object) -> bytes:
+    return json.dumps({"source": {"repository": f"{host}/{repo}", **fields}}).encode()
+
+
+def bench_tag_mode(host: str, runs: int) -> dict[str, float]:
+    ours, theirs = [], []
+    payload = request_json(host, "bench/tag", tag="latest")
+    skopeo = ["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{host}/bench/tag:latest"]
+    timed(check_command(), payload)  # warm the page cache and .pyc files
+    timed(skopeo)
+    for _ in range(runs):
+        ours.append(timed(check_command(), payload))
+        theirs.append(timed(skopeo))
+    result = {"check_tag_s": statistics.median(ours), "skopeo_inspect_s": statistics.median(theirs)}
+    result["ratio"] = result["check_tag_s"] / result["skopeo_inspect_s"]
+    return result
+
+
+class _CountHandler(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def bench_semver(host: str, runs: int, tags: int) -> dict[str, float]:
+    logger = logging.getLogger("registry_image_resource")
+    handler = _CountHandler()
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    request = CheckRequest(source=Source(repository=f"{host}/bench/semver"))
+    times = []
+    versions = []
+    for _ in range(runs + 1):
+        start = time.perf_counter()
+        versions = check.run(request)
+        times.append(time.perf_counter() - start)
+    logger.removeHandler(handler)
+    sent = [m for m in handler.messages if m.startswith("check of ")][-1]
+    requests = int(sent.split(" sent ")[1].split()[0])
+    payload = request_json(host, "bench/semver")
+    process = statistics.median(timed(check_command(), payload) for _ in range(max(3, runs // 3)))
+    return {
+        "semver_tags": tags,
+        "semver_versions": len(versions),
+        "semver_in_process_s": statistics.median(times[1:]),
+        "semver_requests": requests,
+        "semver_process_s": process,
+    }
+
+
+def bench_imports(host: str) -> dict[str, object]:
+    payload = request_json(host, "bench/tag", tag="latest")
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", *check_command()[1:]],
+        input=payload,
+        capture_output=True,
+        check=True,
+    )
+    rows: list[tuple[int, str]] = []
+    for line in result.stderr.decode().splitlines():
+        parts = line.removeprefix("import time:").split("|")
+        if not line.startswith("import time:") or len(parts) != 3 or not parts[0].strip().isdigit():
+            continue
+        rows.append((int(parts[1]), parts[2].rstrip()))
+    # importtime indents nested imports; top-level ones have a single leading space.
+    top_level = [(us, name.strip()) for us, name in rows if not name[1:].startswith(" ")]
+    heavy = sorted({name.strip().split(".")[0] for _, name in rows} & set(HEAVY))
+    return {
+        "import_total_ms": sum(us for us, _ in top_level) / 1000,
+        "import_top": [f"{name} {us / 1000:.1f}ms" for us, name in sorted(top_level, reverse=True)[:6]],
+        "heavy_modules_on_check_path": heavy,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--tags", type=int, default=300)
+    args = parser.parse_args()
+    os.environ.pop("TEST", None)
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-check-") as workdir,
+        start_registry(Path(workdir)) as registry,
+    ):
+        seed(registry.host, args.tags)
+        results: dict[str, object] = {}
+        results.update(bench_tag_mode(registry.host, args.runs))
+        results.update(bench_semver(registry.host, args.runs, args.tags))
+        results.update(bench_imports(registry.host))
+    print(f"check (tag) whole process:   {results['check_tag_s'] * 1000:7.1f} ms (median of {args.runs})")
+    print(f"skopeo inspect --raw:        {results['skopeo_inspect_s'] * 1000:7.1f} ms")
+    print(f"ratio:                       {results['ratio']:7.2f}x  (target <= 4x)")
+    print(
+        f"semver check, {args.tags} tags, no cursor: {results['semver_in_process_s'] * 1000:7.1f} ms in process "
+        f"(target < 200 ms), {results['semver_requests']} requests, {results['semver_versions']} versions"
+    )
+    print(f"semver check whole process:  {results['semver_process_s'] * 1000:7.1f} ms")
+    top = ", ".join(str(item) for item in results["import_top"])  # type: ignore[attr-defined]
+    print(f"imports on the check path:   {results['import_total_ms']:7.1f} ms; top: {top}")
+    print(f"heavy modules imported:      {results['heavy_modules_on_check_path'] or 'none'}")
+    print(json.dumps(results, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
