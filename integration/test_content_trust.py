@@ -8,7 +8,11 @@ verifies what the resource published.
 import hashlib
 import json
 import os
+import select
 import shutil
+import socket
+import socketserver
+import threading
 from pathlib import Path
 
 import pytest
@@ -392,3 +396,53 @@ def test_client_certificates_from_content_trust(notary_server_factory, client, t
         f"{PUSHED}: cannot reach the Notary server {server.url}: TLS connection failed: "
     )
     assert_no_secret(str(caught.value), key_pem)
+
+
+class _Tunnel(socketserver.BaseRequestHandler):
+    """A minimal HTTPS proxy: answers CONNECT and relays bytes; records each CONNECT line."""
+
+    def handle(self):
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = self.request.recv(4096)
+            if not chunk:
+                return
+            head += chunk
+        line = head.split(b"\r\n")[0].decode()
+        self.server.connects.append(line)
+        host, port = line.split()[1].rsplit(":", 1)
+        with socket.create_connection((host, int(port))) as upstream:
+            self.request.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            peers = {self.request: upstream, upstream: self.request}
+            while True:
+                ready, _, _ = select.select(list(peers), [], [], 30)
+                if not ready:
+                    return
+                for sock in ready:
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        return
+                    peers[sock].sendall(chunk)
+
+
+@pytest.fixture
+def https_proxy(monkeypatch):
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Tunnel)
+    server.daemon_threads = True
+    server.connects = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{server.server_address[1]}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=10)
+
+
+def test_signing_goes_through_https_proxy(stub, client, tmp_path, https_proxy):
+    key = generate_targets_key(client)
+    sign_tags(source_for(stub, key), REPO, ["1.0"], DIGEST, len(MANIFEST))
+    assert {line.split()[:2] == ["CONNECT", stub.host] for line in https_proxy.connects} == {True}
+    assert json.loads(stub.metadata(GUN, "targets"))["signed"]["targets"]["1.0"]["length"] == len(MANIFEST)
