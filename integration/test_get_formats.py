@@ -166,3 +166,26 @@ def test_unknown_digest_fails_with_the_registry_error(registry, repo_name, tmp_p
     assert "download failed: fetch descriptor: " in last
     assert "MANIFEST_UNKNOWN" in last
     assert os.listdir(dest) == []
+
+
+def test_get_with_htpasswd_auth(auth_registry, repo_name, tmp_path):
+    digest = push(auth_registry, repo_name, image_with_labels())
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    source = {
+        "repository": auth_registry.repository(repo_name),
+        "username": auth_registry.username,
+        "password": auth_registry.password,
+    }
+    result = run_in(dest, source, {"tag": "v1", "digest": digest}, {"format": "oci"})
+    assert (dest / "image.tar").stat().st_size > 0
+    assert auth_registry.password not in result.stderr
+
+
+def test_get_over_tls_with_ca_certs(tls_registry, repo_name, tmp_path):
+    digest = push(tls_registry, repo_name, image_with_labels())
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    source = {"repository": tls_registry.repository(repo_name), "ca_certs": [tls_registry.ca_pem]}
+    run_in(dest, source, {"tag": "v1", "digest": digest})
+    assert sorted(os.listdir(dest / "rootfs")) == ["a", "b"]
