@@ -389,3 +389,112 @@ def test_mirror_host_must_be_an_authority():
     assert str(caught.value) == (
         "failed to resolve mirror: parse mirror registry: registries must be valid RFC 3986 URI authorities: https://mirror.local"
     )
+
+
+# --- auth flavours of the fake registry ----------------------------------------------------------------
+
+
+def test_bearer_auth_with_credentials(fake_registry_factory):
+    registry = fake_registry_factory(users=["ci:secret"], auth="bearer")
+    one = _image(registry, "1.0.0", "1")
+    source = Source(repository=f"{registry.host}/{REPO}", username="ci", password="secret")
+    assert check.run(CheckRequest(source=source), env=ENV) == [_v("1.0.0", one)]
+    token_requests = registry.requests.find("GET", r"^/token")
+    assert len(token_requests) == 1
+
+
+def test_bearer_auth_wrong_password(fake_registry_factory):
+    registry = fake_registry_factory(users=["ci:secret"], auth="bearer")
+    _image(registry, "1.0.0", "1")
+    source = Source(repository=f"{registry.host}/{REPO}", username="ci", password="nope")
+    with pytest.raises(ResourceError) as caught:
+        check.run(CheckRequest(source=source), env=ENV)
+    text = str(caught.value)
+    assert text.startswith(
+        f"checking origin {registry.host}/{REPO} failed: initialize transport: fetching a token for "
+    )
+    assert "401 Unauthorized" in text
+    assert "nope" not in text
+
+
+def test_bearer_anonymous_pull(fake_registry_factory):
+    registry = fake_registry_factory(users=["ci:secret"], auth="bearer", anonymous_pull=True)
+    one = _image(registry, "1.0.0", "1")
+    source = Source(repository=f"{registry.host}/{REPO}")
+    assert check.run(CheckRequest(source=source), env=ENV) == [_v("1.0.0", one)]
+
+
+def test_basic_auth(fake_registry_factory):
+    registry = fake_registry_factory(users=["ci:secret"])
+    one = _image(registry, "stable", "1")
+    source = Source(repository=f"{registry.host}/{REPO}", username="ci", password="secret", tag="stable")
+    assert check.run(CheckRequest(source=source), env=ENV) == [_v("stable", one)]
+
+
+def test_tls_registry_with_ca_certs(fake_registry_factory):
+    registry = fake_registry_factory(tls=True)
+    one = _image(registry, "stable", "1")
+    source = Source(repository=f"{registry.host}/{REPO}", tag="stable", ca_certs=(registry.ca_pem,))
+    assert check.run(CheckRequest(source=source), env=ENV) == [_v("stable", one)]
+
+
+# --- registry mirror, with Docker Hub impersonated through HTTPS_PROXY -----------------------------------
+
+
+@pytest.fixture
+def docker_hub(fake_registry_factory, monkeypatch):
+    """A fake registry answering for index.docker.io through its impersonation proxy."""
+    hub = fake_registry_factory(proxy=True)
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", hub.proxy.url)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    return hub
+
+
+def _hub_check(hub, mirror_host, **fields):
+    source = Source(
+        repository="alpine",
+        tag="3.19",
+        ca_certs=(hub.ca_pem,),
+        registry_mirror=RegistryMirror(host=mirror_host, username="mirror-user", password="mirror-secret"),
+        **fields,
+    )
+    return check.run(CheckRequest(source=source), env=ENV)
+
+
+def test_mirror_hit_does_not_contact_docker_hub(docker_hub, fake_registry):
+    docker_hub.push_image("library/alpine", "3.19", layers=[{"f": b"hub"}])
+    mirrored = fake_registry.push_image("library/alpine", "3.19", layers=[{"f": b"mirror"}]).digest
+    assert _hub_check(docker_hub, fake_registry.host) == [_v("3.19", mirrored)]
+    assert docker_hub.requests.all() == []
+
+
+def test_mirror_miss_falls_back_to_docker_hub(docker_hub, fake_registry, caplog):
+    origin = docker_hub.push_image("library/alpine", "3.19", layers=[{"f": b"hub"}]).digest
+    fake_registry.push_image("library/other", "1", layers=[{"f": b"x"}])
+    assert _hub_check(docker_hub, fake_registry.host) == [_v("3.19", origin)]
+    assert [r.host for r in docker_hub.requests.all()][-1] == "index.docker.io"
+    assert f"checking mirror {fake_registry.host}/library/alpine failed: tag not found" in caplog.text
+
+
+def test_mirror_down_falls_back_to_docker_hub(docker_hub, caplog):
+    import socket
+
+    origin = docker_hub.push_image("library/alpine", "3.19", layers=[{"f": b"hub"}]).digest
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        down = f"127.0.0.1:{sock.getsockname()[1]}"
+    assert _hub_check(docker_hub, down) == [_v("3.19", origin)]
+    assert f"checking mirror {down}/library/alpine failed: initialize transport: " in caplog.text
+
+
+def test_mirror_credentials_never_reach_docker_hub(docker_hub, fake_registry):
+    # The mirror misses, the origin (anonymous: no source credentials) is asked without any
+    # Authorization header at all (the log masks values, so presence is what can be checked).
+    docker_hub.push_image("library/alpine", "3.19", layers=[{"f": b"hub"}])
+    _hub_check(docker_hub, fake_registry.host)
+    assert docker_hub.requests.all()
+    assert [r.header("Authorization") for r in docker_hub.requests.all()] == [None] * len(
+        docker_hub.requests.all()
+    )

@@ -601,3 +601,45 @@ def test_no_proxy_rules(no_proxy, url, bypass):
     from registry_image_resource.registry.transport import _bypass
 
     assert _bypass(url, {"https": "http://proxy:3128", "no": no_proxy}) is bypass
+
+
+@pytest.fixture
+def tls_silent_http_server():
+    """A loopback port that never answers a TLS handshake but serves ``GET /v2/`` over plain HTTP."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    held = []
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            first = conn.recv(1, socket.MSG_PEEK)
+            if first == b"\x16":  # a TLS ClientHello: keep the connection open, say nothing
+                held.append(conn)
+                continue
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n{}")
+            held.append(conn)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"127.0.0.1:{listener.getsockname()[1]}"
+    stop.set()
+    listener.close()
+    for conn in held:
+        conn.close()
+
+
+@pytest.mark.timeout(60)
+def test_plain_http_starts_while_https_hangs(tls_silent_http_server):
+    repo = Repository(tls_silent_http_server, "test/app")
+    with RegistryClient.connect(repo, ConnectOptions(), env=TEST_ENV) as client:
+        assert client.base_url == f"http://{tls_silent_http_server}"

@@ -206,10 +206,10 @@ class Authenticator:
                 self._challenge = challenge
                 self._renew()
                 return self._header is not None
-            scopes = _merge_scopes(self._scopes, challenge.get("scope"))
-            if self._challenge == challenge and scopes == self._scopes and self._header is not None:
-                return False  # a fresh token with the same scopes would be refused again
-            self._challenge, self._scopes = challenge, scopes
+            # A new token, for the union of scopes; also what an expired token needs. The caller
+            # sends a request again only once, so refused credentials cannot loop.
+            self._challenge = challenge
+            self._scopes = _merge_scopes(self._scopes, challenge.get("scope"))
             self._renew()
             return True
 

@@ -237,7 +237,7 @@ class RegistryClient:
         import requests
 
         same_host = urlsplit(url).netloc == urlsplit(self.base_url).netloc
-        for _ in range(3):
+        for _ in range(2):  # the second time with renewed credentials after a 401
             generation = self._auth.generation
             sent = dict(headers)
             if same_host:
@@ -425,40 +425,92 @@ def _is_digest(ref: str) -> bool:
     return bool(sep and algorithm and encoded) and "/" not in ref
 
 
+HTTP_FALLBACK_DELAY = 0.3
+
+
+@dataclass(frozen=True, slots=True)
+class _Probe:
+    scheme: str
+    challenge: str | None  # the WWW-Authenticate value ("" for none) when the ping succeeded
+    error: str = ""
+    transient: Retryable | None = None
+
+
+def _probe(session: requests.Session, registry: str, scheme: str) -> _Probe:
+    """One ``GET /v2/``: success is 200 or 401 (SPEC B.6.1 step 3). Never raises."""
+    import requests
+
+    url = f"{scheme}://{registry}/v2/"
+    try:
+        response = session.get(url, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))
+        body = response.content
+    except requests.RequestException as err:
+        text = f"GET {url}: {describe_exception(err)}"
+        transient = Retryable(TransportError(text)) if _is_retryable_exception(err) else None
+        return _Probe(scheme, None, text, transient)
+    except Exception as err:  # a thread must always report back
+        return _Probe(scheme, None, f"GET {url}: {describe_exception(err)}")
+    if response.status_code in (200, 401):
+        return _Probe(scheme, response.headers.get("WWW-Authenticate", ""))
+    error = registry_error("GET", url, response.status_code, body)
+    transient = None
+    if response.status_code in RETRY_STATUSES:
+        transient = Retryable(error, retry.parse_retry_after(response.headers.get("Retry-After")))
+    return _Probe(scheme, None, str(error), transient)
+
+
+def _race(session: requests.Session, registry: str) -> list[_Probe]:
+    """HTTPS first; plain HTTP starts after 300 ms or as soon as HTTPS fails; the first success wins.
+
+    Returns the successful probe alone, or both failures (HTTPS first). Probes run in daemon
+    threads so that a hanging HTTPS attempt can neither delay the answer nor the process's exit.
+    """
+    import queue
+    import threading
+
+    results: queue.Queue[_Probe] = queue.Queue()
+
+    def start(scheme: str) -> None:
+        thread = threading.Thread(target=lambda: results.put(_probe(session, registry, scheme)), daemon=True)
+        thread.start()
+
+    start("https")
+    done: dict[str, _Probe] = {}
+    try:
+        first = results.get(timeout=HTTP_FALLBACK_DELAY)
+    except queue.Empty:
+        pass
+    else:
+        if first.challenge is not None:
+            return [first]
+        done[first.scheme] = first
+    start("http")
+    while len(done) < 2:
+        probe = results.get()
+        if probe.challenge is not None:
+            return [probe]
+        done[probe.scheme] = probe
+    return [done["https"], done["http"]]
+
+
 def _ping(
     session: requests.Session, registry: str, options: ConnectOptions, policy: RetryPolicy
 ) -> tuple[str, str]:
-    """``(scheme, WWW-Authenticate)`` of the first scheme whose ``/v2/`` answers 200 or 401.
+    """``(scheme, WWW-Authenticate)`` of the scheme whose ``/v2/`` answers 200 or 401.
 
-    HTTPS always comes first; plain HTTP is tried after it only where allowed (A.2.5).
+    Only HTTPS, except where plain HTTP is allowed (A.2.5), where the two race as in Go.
     """
-    import requests
-
-    schemes = ["https", "http"] if plain_http_allowed(registry, insecure=options.insecure) else ["https"]
+    plain_allowed = plain_http_allowed(registry, insecure=options.insecure)
 
     def attempt() -> tuple[str, str]:
-        errors: list[str] = []
-        transient: Retryable | None = None
-        for scheme in schemes:
-            url = f"{scheme}://{registry}/v2/"
-            try:
-                response = session.get(url, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))
-                _ = response.content
-            except requests.RequestException as err:
-                errors.append(f"GET {url}: {describe_exception(err)}")
-                if _is_retryable_exception(err) and transient is None:
-                    transient = Retryable(TransportError(errors[-1]))
-                continue
-            if response.status_code in (200, 401):
-                return scheme, response.headers.get("WWW-Authenticate", "")
-            error = registry_error("GET", url, response.status_code, response.content)
-            errors.append(str(error))
-            if response.status_code in RETRY_STATUSES and transient is None:
-                transient = Retryable(error, retry.parse_retry_after(response.headers.get("Retry-After")))
-        joined = "; ".join(errors)
+        probes = _race(session, registry) if plain_allowed else [_probe(session, registry, "https")]
+        for probe in probes:
+            if probe.challenge is not None:
+                return probe.scheme, probe.challenge
+        joined = "; ".join(probe.error for probe in probes)
+        transient = next((probe.transient for probe in probes if probe.transient is not None), None)
         if transient is not None:
-            transient.error = TransportError(joined)
-            raise transient
+            raise Retryable(TransportError(joined), transient.retry_after)
         raise TransportError(joined)
 
     return retry.call(attempt, policy)
