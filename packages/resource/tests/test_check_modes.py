@@ -7,6 +7,7 @@ import pytest
 from registry_image_resource import check
 from registry_image_resource.errors import RequestError, ResourceError
 from registry_image_resource.models import CheckRequest, Platform, RegistryMirror, Source, Version
+from registry_image_resource.routing import mirror_attempt
 
 ENV = {"TEST": "true"}
 REPO = "test/app"
@@ -373,7 +374,9 @@ def test_mirror_repository_for_docker_hub():
         repository="alpine",
         registry_mirror=RegistryMirror(host="mirror.local:5000", username="m", password="p"),
     )
-    repo, options = check._mirror(source)
+    attempt = mirror_attempt(source)
+    assert attempt is not None
+    repo, options = attempt.repository, attempt.options
     assert (repo.registry, repo.path, options.username, options.password) == (
         "mirror.local:5000",
         "library/alpine",

@@ -12,13 +12,14 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from registry_image_resource.errors import RequestError, ResourceError
 from registry_image_resource.models import CheckRequest, Platform, Source, Version
-from registry_image_resource.reference import DEFAULT_REGISTRY, Repository, parse_registry, parse_repository
+from registry_image_resource.reference import Repository, parse_repository
+from registry_image_resource.routing import mirror_attempt, resolve_source
 
 if TYPE_CHECKING:
     from registry_image_resource.constraints import Constraint
@@ -46,17 +47,13 @@ class _Plan:
 
 def run(request: CheckRequest, *, env: Mapping[str, str] | None = None) -> list[Version]:
     """The check response: the mirror's answer if it has one, else the origin's."""
-    source = request.source
     environment = os.environ if env is None else env
-    if source.aws_region:
-        source = _ecr(source)
-    if source.azure_acr:
-        raise RequestError("cannot authenticate with ACR: source.azure_acr is not supported by this resource")
+    source = resolve_source(request.source)
 
     mode_parts = _mode_parts(source)
-    mirror = _mirror(source)
+    mirror = mirror_attempt(source)
     if mirror is not None:
-        mirror_plan = _Plan(mirror[0], mirror[1], *mode_parts)
+        mirror_plan = _Plan(mirror.repository, mirror.options, *mode_parts)
         try:
             versions = _check(mirror_plan, source, request.version, environment)
         except ResourceError as err:
@@ -77,18 +74,6 @@ def run(request: CheckRequest, *, env: Mapping[str, str] | None = None) -> list[
         return _check(plan, source, request.version, environment)
     except ResourceError as err:
         raise err.wrap(f"checking origin {source.repository} failed") from None
-
-
-def _ecr(source: Source) -> Source:
-    """The source rewritten for ECR (SPEC B.6.4), when the ECR module is part of this build."""
-    import importlib
-
-    try:
-        ecr = importlib.import_module("registry_image_resource.ecr")
-    except ImportError:
-        raise RequestError("cannot authenticate with ECR: ECR support is not available") from None
-    rewritten: Source = ecr.authenticate(source)
-    return rewritten
 
 
 def _mode_parts(source: Source) -> tuple[str, Any, Constraint | None]:
@@ -114,27 +99,6 @@ def _mode_parts(source: Source) -> tuple[str, Any, Constraint | None]:
         except ConstraintError as err:
             raise RequestError(f"source.semver_constraint: parse semver constraint: {err}") from None
     return "semver", None, constraint
-
-
-def _mirror(source: Source) -> tuple[Repository, ConnectOptions] | None:
-    """The mirror repository and its credentials, for Docker Hub repositories only (B.3.5)."""
-    mirror = source.registry_mirror
-    if mirror is None:
-        return None
-    try:
-        repo = parse_repository(source.repository)
-    except ResourceError as err:
-        raise err.wrap("failed to resolve mirror: parse repository") from None
-    if repo.registry != DEFAULT_REGISTRY:
-        return None
-    try:
-        host = parse_registry(mirror.host)
-    except ResourceError as err:
-        raise err.wrap("failed to resolve mirror: parse mirror registry") from None
-    from registry_image_resource.registry.client import options_from_source
-
-    options = replace(options_from_source(source), username=mirror.username, password=mirror.password)
-    return Repository(host, repo.path), options
 
 
 def _check(plan: _Plan, source: Source, cursor: Version | None, env: Mapping[str, str]) -> list[Version]:

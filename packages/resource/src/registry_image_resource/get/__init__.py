@@ -24,7 +24,7 @@ from registry_image_resource.get.files import write_file
 from registry_image_resource.get.image import ImageWithConfig, resolve_image, with_config
 from registry_image_resource.get.progress import DebugProgress, Progress
 from registry_image_resource.models import InRequest, Platform, Source
-from registry_image_resource.reference import DEFAULT_REGISTRY, Repository, parse_registry, parse_repository
+from registry_image_resource.reference import Repository, parse_repository
 from registry_image_resource.registry.client import (
     ConnectOptions,
     Manifest,
@@ -32,6 +32,7 @@ from registry_image_resource.registry.client import (
     options_from_source,
 )
 from registry_image_resource.request import effective_platform
+from registry_image_resource.routing import mirror_attempt, resolve_source
 
 __all__ = ["FORMATS", "run"]
 
@@ -80,23 +81,10 @@ def _ecr(source: Source) -> Source:
     return rewritten
 
 
-def _mirror(source: Source, repo: Repository) -> _Target | None:
-    mirror = source.registry_mirror
-    if mirror is None or repo.registry != DEFAULT_REGISTRY:
-        return None
-    try:
-        registry = parse_registry(mirror.host)
-    except RequestError as err:
-        raise err.wrap("failed to resolve mirror: parse mirror registry") from None
-    options = ConnectOptions(
-        username=mirror.username,
-        password=mirror.password,
-        insecure=source.insecure,
-        ca_certs=tuple(source.ca_certs),
-        client_cert=source.client_cert,
-        client_key=source.client_key,
-    )
-    return _Target(repo.with_registry(registry), options)
+def _mirror(source: Source) -> _Target | None:
+    """The Docker Hub mirror to try first (SPEC B.4.8), with its own credentials."""
+    attempt = mirror_attempt(source)
+    return None if attempt is None else _Target(attempt.repository, attempt.options)
 
 
 def _existing_outputs(dest: Path) -> set[str]:
@@ -219,11 +207,12 @@ def run(request: InRequest, dest: Path) -> dict[str, Any]:
         raise RequestError("cannot authenticate with ACR: source.azure_acr is not supported by this resource")
     label_re = _compile(source.label_regex, "label_regex")
     annotation_re = _compile(source.annotation_regex, "annotation_regex")
+    source = resolve_source(source)
     try:
         repo = parse_repository(source.repository)
     except RequestError as err:
         raise err.wrap("failed to resolve repository") from None
-    mirror = _mirror(source, repo)
+    mirror = _mirror(source)
     platform = effective_platform(source, request.params)
     want_image = label_re is not None or annotation_re is not None
 

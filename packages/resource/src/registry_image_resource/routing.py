@@ -1,0 +1,105 @@
+"""Where a command really talks to: the source after ECR/ACR, and the registries to try in order.
+
+check, in and out call ``resolve_source`` first (SPEC B.3.1 steps 2-3, B.4.1 step 2, B.5.1 step 2):
+with ``aws_region`` set it returns the source rewritten for ECR (repository on the ECR host, user
+``AWS`` and the token's password); ``azure_acr`` is refused with a clear error. check and in then
+ask ``attempts`` for the ordered list of (repository, connection options) to try: the Docker Hub
+mirror first when one applies (SPEC B.3.5, B.4.8), then the origin. out never uses the mirror.
+
+This module must stay cheap to import (check runs every minute): the ECR module, and with it
+boto3, is imported only when the source asks for ECR. It never logs a credential.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from registry_image_resource.errors import AuthError, RequestError
+from registry_image_resource.models import Source
+from registry_image_resource.reference import Repository, mirror_repository, parse_repository
+
+if TYPE_CHECKING:
+    from registry_image_resource.registry.transport import ConnectOptions
+
+__all__ = ["ACR_UNSUPPORTED", "Attempt", "attempts", "mirror_attempt", "origin_attempt", "resolve_source"]
+
+ACR_UNSUPPORTED = "cannot authenticate with ACR: azure_acr is not supported yet"
+
+
+def resolve_source(source: Source) -> Source:
+    """The source as the registry client should see it, after ECR (and ACR) authentication.
+
+    Without ``aws_region`` or ``azure_acr`` it is ``source`` itself. Errors are ``AuthError``
+    starting ``cannot authenticate with ECR``/``ACR``.
+    """
+    if source.aws_region:
+        from registry_image_resource import ecr
+
+        source = ecr.authenticate(source)
+    if source.azure_acr:
+        raise AuthError(ACR_UNSUPPORTED)
+    return source
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One registry to try: the repository there and how to connect to it."""
+
+    repository: Repository
+    options: ConnectOptions
+    is_mirror: bool = False
+
+
+def mirror_attempt(source: Source) -> Attempt | None:
+    """The mirror to try first, or None: no ``registry_mirror``, or not a Docker Hub repository.
+
+    The mirror gets its own credentials (``registry_mirror.username/password``, anonymous when
+    empty; never the source's) and the source's TLS settings. Errors are ``RequestError`` starting
+    ``failed to resolve mirror: `` (SPEC B.3.5).
+    """
+    mirror = source.registry_mirror
+    if mirror is None:
+        return None
+    try:
+        origin = parse_repository(source.repository)
+    except RequestError as err:
+        raise err.wrap("failed to resolve mirror: parse repository") from None
+    try:
+        repository = mirror_repository(origin, mirror.host)
+    except RequestError as err:
+        raise err.wrap("failed to resolve mirror") from None
+    if repository is None:
+        return None
+    from registry_image_resource.registry.transport import ConnectOptions
+
+    options = ConnectOptions(
+        username=mirror.username,
+        password=mirror.password,
+        insecure=source.insecure,
+        ca_certs=tuple(source.ca_certs),
+        client_cert=source.client_cert,
+        client_key=source.client_key,
+    )
+    return Attempt(repository, options, is_mirror=True)
+
+
+def origin_attempt(source: Source, repository: Repository) -> Attempt:
+    """The origin with the source's own credentials and TLS settings."""
+    from registry_image_resource.registry.transport import ConnectOptions
+
+    options = ConnectOptions(
+        username=source.username,
+        password=source.password,
+        insecure=source.insecure,
+        ca_certs=tuple(source.ca_certs),
+        client_cert=source.client_cert,
+        client_key=source.client_key,
+    )
+    return Attempt(repository, options)
+
+
+def attempts(source: Source, origin: Repository) -> list[Attempt]:
+    """The registries to try in order: the mirror (when one applies), then ``origin``."""
+    mirror = mirror_attempt(source)
+    return ([mirror] if mirror is not None else []) + [origin_attempt(source, origin)]
