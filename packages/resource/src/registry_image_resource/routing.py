@@ -51,20 +51,22 @@ class Attempt:
     is_mirror: bool = False
 
 
-def mirror_attempt(source: Source) -> Attempt | None:
+def mirror_attempt(source: Source, origin: Repository | None = None) -> Attempt | None:
     """The mirror to try first, or None: no ``registry_mirror``, or not a Docker Hub repository.
 
     The mirror gets its own credentials (``registry_mirror.username/password``, anonymous when
-    empty; never the source's) and the source's TLS settings. Errors are ``RequestError`` starting
+    empty; never the source's) and the source's TLS settings. ``origin`` is the parsed
+    ``source.repository`` when the caller has it already. Errors are ``RequestError`` starting
     ``failed to resolve mirror: `` (SPEC B.3.5).
     """
     mirror = source.registry_mirror
     if mirror is None:
         return None
-    try:
-        origin = parse_repository(source.repository)
-    except RequestError as err:
-        raise err.wrap("failed to resolve mirror: parse repository") from None
+    if origin is None:
+        try:
+            origin = parse_repository(source.repository)
+        except RequestError as err:
+            raise err.wrap("failed to resolve mirror: parse repository") from None
     try:
         repository = mirror_repository(origin, mirror.host)
     except RequestError as err:
@@ -101,5 +103,5 @@ def origin_attempt(source: Source, repository: Repository) -> Attempt:
 
 def attempts(source: Source, origin: Repository) -> list[Attempt]:
     """The registries to try in order: the mirror (when one applies), then ``origin``."""
-    mirror = mirror_attempt(source)
+    mirror = mirror_attempt(source, origin)
     return ([mirror] if mirror is not None else []) + [origin_attempt(source, origin)]

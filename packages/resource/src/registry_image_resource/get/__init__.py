@@ -69,21 +69,9 @@ def _compile(pattern: str, field: str) -> Any:
         raise RequestError(f"invalid {field}: {reason}") from None
 
 
-def _ecr(source: Source) -> Source:
-    """The source rewritten for ECR (SPEC B.6.4), when the ECR module is part of this build."""
-    import importlib
-
-    try:
-        ecr = importlib.import_module("registry_image_resource.ecr")
-    except ImportError:
-        raise RequestError("cannot authenticate with ECR: ECR support is not available") from None
-    rewritten: Source = ecr.authenticate(source)
-    return rewritten
-
-
-def _mirror(source: Source) -> _Target | None:
+def _mirror(source: Source, repo: Repository) -> _Target | None:
     """The Docker Hub mirror to try first (SPEC B.4.8), with its own credentials."""
-    attempt = mirror_attempt(source)
+    attempt = mirror_attempt(source, repo)
     return None if attempt is None else _Target(attempt.repository, attempt.options)
 
 
@@ -200,19 +188,15 @@ def run(request: InRequest, dest: Path) -> dict[str, Any]:
     source, version = request.source, request.version
     if not dest.is_dir():
         raise InputError(f"destination directory {dest} does not exist")
-    if source.aws_region:
-        source = _ecr(source)
-        request = replace(request, source=source)
-    if source.azure_acr:
-        raise RequestError("cannot authenticate with ACR: source.azure_acr is not supported by this resource")
+    source = resolve_source(source)
+    request = replace(request, source=source)
     label_re = _compile(source.label_regex, "label_regex")
     annotation_re = _compile(source.annotation_regex, "annotation_regex")
-    source = resolve_source(source)
     try:
         repo = parse_repository(source.repository)
     except RequestError as err:
         raise err.wrap("failed to resolve repository") from None
-    mirror = _mirror(source)
+    mirror = _mirror(source, repo)
     platform = effective_platform(source, request.params)
     want_image = label_re is not None or annotation_re is not None
 
