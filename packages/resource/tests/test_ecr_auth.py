@@ -224,11 +224,30 @@ def test_registry_id_is_deprecated(aws: None, caplog: pytest.LogCaptureFixture) 
     ]
 
 
-def test_obtained_secrets_are_masked(aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """Remove the handlers ``log.configure`` installs (they hold the test's captured stderr)."""
+    yield
+    for name in (log.LOGGER_NAME, None):
+        target = logging.getLogger(name)
+        for handler in [h for h in target.handlers if type(h).__module__ == "registry_image_resource.log"]:
+            target.removeHandler(handler)
+    ours = logging.getLogger(log.LOGGER_NAME)
+    ours.setLevel(logging.NOTSET)
+    ours.propagate = True
+
+
+def test_obtained_secrets_are_masked(
+    aws: None, restore_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     logger = log.configure(debug=True)
     got = ecr.authenticate(static(aws_role_arn=ROLE_A))
     logger.info("password=%s basic=%s", got.password, "QVdTOjExMTExMTExMTExMS1hdXRoLXRva2Vu")
-    assert capsys.readouterr().err.splitlines()[-1] == "INFO password=*** basic=***"
+    assert capsys.readouterr().err.splitlines() == [
+        f"DEBUG assuming role: {ROLE_A}",
+        f"DEBUG ECR proxy endpoint: https://111111111111.dkr.ecr.{REGION}.amazonaws.com",
+        "INFO password=*** basic=***",
+    ]
 
 
 def test_resolve_source_leaves_other_sources_alone() -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import logging
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -94,3 +96,16 @@ def test_library_warnings_mask_secrets_added_at_run_time(capsys: pytest.CaptureF
     add_secrets(["sts-session-token"])
     logging.getLogger("botocore.credentials").warning("refreshed sts-session-token")
     assert capsys.readouterr().err == "WARNING refreshed ***\n"
+
+
+def test_a_failing_stream_never_prints_the_arguments_unmasked(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    closed = io.StringIO()
+    closed.close()
+    with monkeypatch.context() as patch:
+        patch.setattr(sys, "stderr", closed)
+        configure(debug=False, secrets=["s3cr3t-value"])
+    # logging's own fallback would print the record's arguments to the (working) sys.stderr
+    get_logger().info("password=%s", "s3cr3t-value")
+    assert capsys.readouterr().err == ""

@@ -42,6 +42,9 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
     """Marks the handlers ``configure`` installs, so that it replaces only its own."""
 
+    def handleError(self, record: logging.LogRecord) -> None:
+        """Stay silent: logging's fallback would print the record's arguments (a secret) unmasked."""
+
 
 def configure(*, debug: bool, secrets: Iterable[str] = ()) -> logging.Logger:
     """Send the resource's log to stderr at INFO (or DEBUG) with ``secrets`` masked.
