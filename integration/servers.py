@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import bcrypt
 import requests
@@ -499,16 +500,15 @@ def container_registry(workdir: Path, options: RegistryOptions) -> Iterator[Regi
     )
     for path in prepared.config_dir.iterdir():
         path.chmod(0o644)  # the container may run as another user
-    container = (
-        DockerContainer(image)
-        .with_exposed_ports(CONTAINER_PORT)
-        .with_volume_mapping(str(prepared.config_dir), inner, "ro")
-        .with_command(f"{inner}/config.yml")
-    )
+    container = DockerContainer(image).with_volume_mapping(str(prepared.config_dir), inner, "ro")
+    container = container.with_command(f"{inner}/config.yml")
     if options.storage_dir is not None:
         container = container.with_volume_mapping(str(options.storage_dir), "/var/lib/registry", "rw")
-    container.start()
+    # published on loopback only, on a port Docker picks (docker-py's (host_ip, host_port) form)
+    ports: dict[str, Any] = container.ports
+    ports[f"{CONTAINER_PORT}/tcp"] = ("127.0.0.1", None)
     try:
+        container.start()
         host_ip = container.get_container_host_ip()
         port = int(container.get_exposed_port(CONTAINER_PORT))
         host = f"{host_ip}:{port}" if ":" not in host_ip else f"[{host_ip}]:{port}"
