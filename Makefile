@@ -29,8 +29,7 @@ lint type unit integration: $(DEPS_STAMP)
 
 $(TOX): | system-deps
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install $(PIP_QUIET) --upgrade pip
-	$(VENV)/bin/pip install $(PIP_QUIET) 'tox>=4.11' 'tox-ignore-env-name-mismatch>=0.2'
+	$(VENV)/bin/pip install $(PIP_QUIET) 'tox>=4.11' 'tox-ignore-env-name-mismatch>=0.2' 'tox-uv>=1.11'
 
 $(DEPS_STAMP): $(DEPS_FILES) | $(TOX)
 	$(TOX) run $(TOX_FLAGS) -q -e unit --notest --recreate
