@@ -181,12 +181,13 @@ if pid == 0:
     os.dup2(null, 1)
     os.execvp(sys.argv[1], sys.argv[1:])
 _, status, usage = os.wait4(pid, 0)
-print(time.perf_counter() - start, usage.ru_maxrss, os.waitstatus_to_exitcode(status))
+cpu = usage.ru_utime + usage.ru_stime
+print(time.perf_counter() - start, usage.ru_maxrss, os.waitstatus_to_exitcode(status), cpu)
 """
 
 
-def run_child(argv: list[str], stdin: str | None = None) -> tuple[float, float]:
-    """Run ``argv`` (``stdin`` fed to it); (seconds, that program's own peak RSS in MiB)."""
+def run_child(argv: list[str], stdin: str | None = None) -> tuple[float, float, float]:
+    """Run ``argv`` (``stdin`` fed to it); (seconds, own peak RSS in MiB, CPU seconds user+sys)."""
     result = subprocess.run(
         [sys.executable, "-S", "-c", _LAUNCHER, *argv],
         input=stdin or "",
@@ -194,10 +195,10 @@ def run_child(argv: list[str], stdin: str | None = None) -> tuple[float, float]:
         text=True,
         check=False,
     )
-    seconds, rss_kib, code = result.stdout.split()
+    seconds, rss_kib, code, cpu = result.stdout.split()
     if int(code) != 0:
         raise SystemExit(f"{' '.join(argv)} failed ({code}):\n{result.stderr[-2000:]}")
-    return float(seconds), int(rss_kib) / 1024
+    return float(seconds), int(rss_kib) / 1024, float(cpu)
 
 
 @contextlib.contextmanager
@@ -209,7 +210,7 @@ def scratch(workdir: Path, name: str) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def ours(registry: RegistryServer, repo: str, digest: str, workdir: Path, fmt: str) -> tuple[float, float]:
+def ours(registry: RegistryServer, repo: str, digest: str, workdir: Path, fmt: str) -> Measure:
     request = json.dumps(
         {
             "source": {"repository": registry.repository(repo)},
@@ -221,10 +222,10 @@ def ours(registry: RegistryServer, repo: str, digest: str, workdir: Path, fmt: s
         return run_child([sys.executable, "-m", "registry_image_resource", "in", str(dest)], request)
 
 
-def skopeo_umoci(registry: RegistryServer, repo: str, digest: str, workdir: Path) -> tuple[float, float]:
+def skopeo_umoci(registry: RegistryServer, repo: str, digest: str, workdir: Path) -> Measure:
     with scratch(workdir, "skopeo") as tmp:
         ref = f"docker://{registry.repository(repo)}@{digest}"
-        t1, r1 = run_child(
+        t1, r1, c1 = run_child(
             [
                 "skopeo",
                 "--insecure-policy",
@@ -235,11 +236,11 @@ def skopeo_umoci(registry: RegistryServer, repo: str, digest: str, workdir: Path
                 f"oci:{tmp}/layout:latest",
             ]
         )
-        t2, r2 = run_child(["umoci", "raw", "unpack", "--image", f"{tmp}/layout:latest", f"{tmp}/rootfs"])
-        return t1 + t2, max(r1, r2)
+        t2, r2, c2 = run_child(["umoci", "raw", "unpack", "--image", f"{tmp}/layout:latest", f"{tmp}/rootfs"])
+        return t1 + t2, max(r1, r2), c1 + c2
 
 
-def skopeo_archive(registry: RegistryServer, repo: str, digest: str, workdir: Path) -> tuple[float, float]:
+def skopeo_archive(registry: RegistryServer, repo: str, digest: str, workdir: Path) -> Measure:
     with scratch(workdir, "archive") as tmp:
         ref = f"docker://{registry.repository(repo)}@{digest}"
         return run_child(
@@ -255,8 +256,16 @@ def skopeo_archive(registry: RegistryServer, repo: str, digest: str, workdir: Pa
         )
 
 
-def median_pair(runs: list[tuple[float, float]]) -> tuple[float, float]:
-    return statistics.median(t for t, _ in runs), max(r for _, r in runs)
+Measure = tuple[float, float, float]
+
+
+def summary(runs: list[Measure]) -> Measure:
+    """Median wall time, largest peak RSS, median CPU time."""
+    return (
+        statistics.median(m[0] for m in runs),
+        max(m[1] for m in runs),
+        statistics.median(m[2] for m in runs),
+    )
 
 
 def main() -> None:
@@ -278,10 +287,10 @@ def main() -> None:
     with start_registry(workdir / "registry", RegistryOptions(storage_dir=storage)) as registry:
         print(f"registry {registry.url} ({registry.backend}); building the image...", flush=True)
         digest = build_and_push(registry, "bench/get", workdir, args.layer_mib)
-        rootfs_ours: list[tuple[float, float]] = []
-        rootfs_theirs: list[tuple[float, float]] = []
-        oci_ours: list[tuple[float, float]] = []
-        oci_theirs: list[tuple[float, float]] = []
+        rootfs_ours: list[Measure] = []
+        rootfs_theirs: list[Measure] = []
+        oci_ours: list[Measure] = []
+        oci_theirs: list[Measure] = []
         for run in range(args.runs):
             rootfs_ours.append(ours(registry, "bench/get", digest, workdir, "rootfs"))
             rootfs_theirs.append(skopeo_umoci(registry, "bench/get", digest, workdir))
@@ -293,26 +302,31 @@ def main() -> None:
                 flush=True,
             )
         rows = [
-            ("rootfs: in", *median_pair(rootfs_ours)),
-            ("rootfs: skopeo copy + umoci raw unpack", *median_pair(rootfs_theirs)),
-            ("oci: in", *median_pair(oci_ours)),
-            ("oci: skopeo copy docker-archive:", *median_pair(oci_theirs)),
+            ("rootfs: in", *summary(rootfs_ours)),
+            ("rootfs: skopeo copy + umoci raw unpack", *summary(rootfs_theirs)),
+            ("oci: in", *summary(oci_ours)),
+            ("oci: skopeo copy docker-archive:", *summary(oci_theirs)),
         ]
         if args.scale:
             big = build_and_push(registry, "bench/get-big", workdir, args.layer_mib * args.scale)
             scaled = ours(registry, "bench/get-big", big, workdir, "rootfs")
             rows.append((f"rootfs: in, layers x{args.scale}", *scaled))
     print()
-    print(f"{'case':45} {'median s':>9} {'peak RSS MiB':>13}")
-    for name, seconds, rss in rows:
-        print(f"{name:45} {seconds:9.2f} {rss:13.1f}")
+    print(f"{'case':45} {'median s':>9} {'peak RSS MiB':>13} {'CPU s':>8}")
+    for name, seconds, rss, cpu in rows:
+        print(f"{name:45} {seconds:9.2f} {rss:13.1f} {cpu:8.2f}")
     rootfs_ratio = rows[0][1] / rows[1][1]
     oci_ratio = rows[2][1] / rows[3][1]
-    print(f"\nrootfs ratio in/(skopeo+umoci) = {rootfs_ratio:.2f} (target <= 0.6)")
-    print(f"oci ratio in/skopeo = {oci_ratio:.2f}")
+    print(
+        f"\nrootfs ratio in/(skopeo+umoci) = {rootfs_ratio:.2f} (target <= 0.6); CPU {rows[0][3] / rows[1][3]:.2f}"
+    )
+    print(f"oci ratio in/skopeo = {oci_ratio:.2f}; CPU {rows[2][3] / rows[3][3]:.2f}")
     results.update(
         {
-            "rows": [{"case": n, "median_s": round(s, 3), "peak_rss_mib": round(r, 1)} for n, s, r in rows],
+            "rows": [
+                {"case": n, "median_s": round(s, 3), "peak_rss_mib": round(r, 1), "cpu_s": round(c, 3)}
+                for n, s, r, c in rows
+            ],
             "rootfs_ratio": round(rootfs_ratio, 3),
             "oci_ratio": round(oci_ratio, 3),
         }
