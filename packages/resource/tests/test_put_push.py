@@ -13,6 +13,7 @@ import pytest
 from registry_image_resource.errors import IntegrityError, RegistryError
 from registry_image_resource.push import manifest_levels, push
 from registry_image_resource.pushable import BlobFile, ManifestNode
+from registry_image_resource.reference import Repository
 
 
 def sha(data: bytes) -> str:
@@ -40,9 +41,9 @@ class FakeTarget:
         self._record("head", digest)
         return digest in self.blobs
 
-    def mount_blob(self, digest: str, from_repo: str) -> bool:
-        self._record("mount", f"{digest} from {from_repo}")
-        if digest in self.mountable.get(from_repo, set()):
+    def mount_blob(self, digest: str, from_repo: Repository) -> bool:
+        self._record("mount", f"{digest} from {from_repo.path}")
+        if digest in self.mountable.get(from_repo.path, set()):
             self.blobs[digest] = b"mounted"
             return True
         return False
@@ -111,7 +112,12 @@ def test_existing_blobs_are_not_uploaded(tmp_path: Path) -> None:
 def test_blobs_are_mounted_from_an_origin_when_possible(tmp_path: Path) -> None:
     root = image(tmp_path, "config", b"layer1")
     target = FakeTarget(mountable={"team/other": {sha(b"layer1")}})
-    report = push(target, root, ["t"], origins=["team/missing", "team/other", "team/other"])
+    report = push(
+        target,
+        root,
+        ["t"],
+        origins=[Repository("r.example", p) for p in ("team/missing", "team/other", "team/other")],
+    )
     assert report.mounted == (sha(b"layer1"),)
     assert report.uploaded == (sha(b"config"),)
     assert [c for c in target.calls if c[0] == "mount" and c[1].startswith(sha(b"layer1"))] == [

@@ -20,6 +20,7 @@ from typing import BinaryIO, Protocol, TypeVar
 from registry_image_resource.errors import IntegrityError
 from registry_image_resource.log import get_logger
 from registry_image_resource.pushable import BlobFile, ManifestNode, open_blob
+from registry_image_resource.reference import Repository
 
 DEFAULT_JOBS = 4
 _T = TypeVar("_T")
@@ -30,7 +31,7 @@ class PushTarget(Protocol):
 
     def blob_exists(self, digest: str) -> bool: ...
 
-    def mount_blob(self, digest: str, from_repo: str) -> bool: ...
+    def mount_blob(self, digest: str, from_repo: Repository) -> bool: ...
 
     def upload_blob(self, digest: str, size: int, opener: Callable[[], BinaryIO]) -> None: ...
 
@@ -90,7 +91,7 @@ def push(
     root: ManifestNode,
     tags: Iterable[str],
     *,
-    origins: Iterable[str] = (),
+    origins: Iterable[Repository] = (),
     jobs: int = DEFAULT_JOBS,
 ) -> PushReport:
     """Push ``root`` and everything it refers to, then tag it with each of ``tags`` (each once)."""

@@ -134,15 +134,29 @@ class _Slice(io.RawIOBase):
     def tell(self) -> int:
         return self._read
 
+    def seekable(self) -> bool:
+        return False
+
     def close(self) -> None:
         if not self.closed:
             self._file.close()
         super().close()
 
 
+class _SizedReader(io.BufferedReader):
+    """A buffered ``_Slice`` with ``len()``, so ``requests`` sends a Content-Length, never chunks."""
+
+    def __init__(self, raw: _Slice) -> None:
+        super().__init__(raw, buffer_size=_CHUNK)
+        self._size = len(raw)
+
+    def __len__(self) -> int:
+        return self._size
+
+
 def open_blob(blob: BlobFile) -> BinaryIO:
     """A fresh reader of the blob's bytes (``len()`` gives its size); the caller closes it."""
-    return io.BufferedReader(_Slice(blob.path, blob.offset, blob.size), buffer_size=_CHUNK)
+    return _SizedReader(_Slice(blob.path, blob.offset, blob.size))
 
 
 def read_range(path: Path, offset: int, size: int, what: str) -> bytes:

@@ -13,20 +13,35 @@ import shutil
 import stat
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from registry_image_resource.errors import InputError, ResourceError
+from registry_image_resource.errors import InputError, NotFoundError, ResourceError
 from registry_image_resource.globbing import find_image
-from registry_image_resource.models import OutRequest
-from registry_image_resource.pushable import LoadedImage, find_member, index_tar
-from registry_image_resource.tags import local_tags
+from registry_image_resource.log import get_logger
+from registry_image_resource.models import OutRequest, Source
+from registry_image_resource.pushable import LoadedImage, ManifestNode, find_member, index_tar
+from registry_image_resource.tags import LocalTags, bump_aliases, local_tags, unique
+
+if TYPE_CHECKING:
+    from registry_image_resource.reference import Repository
+    from registry_image_resource.registry.client import RegistryClient
 
 _CHUNK = 1024 * 1024
 
 
 def run(request: OutRequest, src: Path) -> dict[str, Any]:
-    """Push the image ``params.image`` names under ``src``; return the OutResponse JSON (SPEC B.5.7)."""
+    """Push the image ``params.image`` names under ``src``; return the OutResponse JSON (SPEC B.5.7).
+
+    Every local check (repository, version, additional tags, glob, the input itself) runs before
+    the first request, so invalid input never leaves a partial push behind.
+    """
+    from registry_image_resource.reference import parse_repository
+
     source, params = request.source, request.params
+    try:
+        repo = parse_repository(source.repository)
+    except ResourceError as err:
+        raise err.wrap("could not resolve repository") from None
     local = local_tags(source, params, src)
     match = find_image(str(src), params.image)
     with tempfile.TemporaryDirectory(prefix="registry-image-out-") as workdir:
@@ -34,8 +49,92 @@ def run(request: OutRequest, src: Path) -> dict[str, Any]:
             loaded = load_image(Path(match), Path(workdir))
         except ResourceError as err:
             raise err.wrap(f"could not load image from path '{params.image}'") from None
-        del local, loaded
-        raise ResourceError("out: pushing is not implemented yet")
+        tags, digest = _push(source, repo, local, loaded)
+    if source.content_trust is not None:
+        _sign(source, repo, unique(tags), loaded.root)
+    return {
+        "version": {"tag": tags[0], "digest": digest},
+        "metadata": [
+            {"name": "repository", "value": source.repository},
+            {"name": "tags", "value": " ".join(tags)},
+        ],
+    }
+
+
+def _push(
+    source: Source, repo: Repository, local: LocalTags, loaded: LoadedImage
+) -> tuple[tuple[str, ...], str]:
+    """Connect, list tags for the aliases if asked, push; the push list and the pushed digest."""
+    from registry_image_resource.push import push
+    from registry_image_resource.registry.client import RegistryClient, options_from_source
+
+    log = get_logger()
+    try:
+        client = RegistryClient.connect(repo, options_from_source(source), "push,pull")
+    except ResourceError as err:
+        raise err.wrap("failed to set repo/auth options") from None
+    with client:
+        aliases: list[str] = []
+        if local.bump and local.version is not None:
+            aliases = bump_aliases(local.version, local.variant, _existing_tags(client))
+        tags = local.with_aliases(aliases)
+        log.info("pushing tag(s) %s", ", ".join(unique(tags)))
+        try:
+            report = push(client, loaded.root, tags, origins=_mount_origins(repo, loaded.origins))
+        except ResourceError as err:
+            raise err.wrap("pushing image failed") from None
+        log.info(
+            "pushed %s: %d blob(s) uploaded, %d mounted, %d already there",
+            loaded.root.digest,
+            len(report.uploaded),
+            len(report.mounted),
+            len(report.existing),
+        )
+    return tags, loaded.root.digest
+
+
+def _existing_tags(client: RegistryClient) -> list[str]:
+    """The repository's tags for ``bump_aliases``; a repository that does not exist yet has none."""
+    try:
+        return client.list_tags()
+    except NotFoundError as err:
+        if err.code in ("NAME_UNKNOWN", "NOT_FOUND"):
+            return []
+        raise err.wrap("determine aliases: list repository tags") from None
+    except ResourceError as err:
+        raise err.wrap("determine aliases: list repository tags") from None
+
+
+def _mount_origins(repo: Repository, names: tuple[str, ...]) -> list[Repository]:
+    """Repositories on the same registry that the input came from (``RepoTags``, ``in``'s files)."""
+    from registry_image_resource.reference import parse_repository
+
+    origins = []
+    for name in names:
+        text = name.split("@", 1)[0]
+        if text.rfind(":") > text.rfind("/"):
+            text = text[: text.rfind(":")]
+        try:
+            origin = parse_repository(text)
+        except ResourceError:
+            continue
+        if origin.registry == repo.registry and origin.path != repo.path:
+            origins.append(origin)
+    return origins
+
+
+def _sign(source: Source, repo: Repository, tags: list[str], root: ManifestNode) -> None:
+    """Content trust (SPEC B.5.8, A.2.7): the single call site, after a successful push."""
+    import importlib
+
+    try:
+        trust = importlib.import_module("registry_image_resource.trust")
+    except ImportError:
+        raise ResourceError(
+            f"content_trust is set but signing is not available in this version; the image was pushed as "
+            f"{repo.name}@{root.digest} without signing"
+        ) from None
+    trust.sign_tags(source=source, repository=repo, tags=tags, digest=root.digest, size=len(root.body))
 
 
 def load_image(path: Path, workdir: Path) -> LoadedImage:
