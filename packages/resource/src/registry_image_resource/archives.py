@@ -18,9 +18,6 @@ from typing import Any
 
 from registry_image_resource.errors import InputError
 from registry_image_resource.pushable import (
-    DOCKER_CONFIG,
-    DOCKER_LAYER_GZIP,
-    DOCKER_MANIFEST,
     BlobFile,
     LoadedImage,
     ManifestNode,
@@ -33,6 +30,7 @@ from registry_image_resource.pushable import (
     read_range,
     sha256_digest,
 )
+from registry_image_resource.registry.manifests import DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST_V2
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -85,12 +83,12 @@ def load_docker_archive(path: Path, members: dict[str, TarMember], workdir: Path
     manifest = go_json(
         {
             "schemaVersion": 2,
-            "mediaType": DOCKER_MANIFEST,
+            "mediaType": DOCKER_MANIFEST_V2,
             "config": {"mediaType": DOCKER_CONFIG, "size": len(config), "digest": blobs[0].digest},
             "layers": descriptors,
         }
     )
-    root = ManifestNode(manifest, DOCKER_MANIFEST, sha256_digest(manifest), tuple(_unique(blobs)))
+    root = ManifestNode(manifest, DOCKER_MANIFEST_V2, sha256_digest(manifest), tuple(_unique(blobs)))
     repo_tags = document.get("RepoTags") or []
     origins = tuple(t for t in repo_tags if isinstance(t, str)) if isinstance(repo_tags, list) else ()
     return LoadedImage(root, origins)

@@ -19,10 +19,6 @@ from typing import Any, Protocol
 
 from registry_image_resource.errors import InputError
 from registry_image_resource.pushable import (
-    IMAGE_TYPES,
-    INDEX_TYPES,
-    OCI_INDEX,
-    SCHEMA1_TYPES,
     BlobFile,
     Descriptor,
     LoadedImage,
@@ -35,6 +31,7 @@ from registry_image_resource.pushable import (
     parse_json_object,
     read_range,
 )
+from registry_image_resource.registry.manifests import IMAGE_TYPES, INDEX_TYPES, OCI_INDEX, SCHEMA1_TYPES
 
 _NESTING_LIMIT = 32
 

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from registry_image_resource.errors import InputError, NotFoundError, ResourceError
+from registry_image_resource.errors import InputError, NotFoundError, RequestError, ResourceError
 from registry_image_resource.globbing import find_image
 from registry_image_resource.log import get_logger
 from registry_image_resource.models import OutRequest, Source
@@ -38,6 +38,10 @@ def run(request: OutRequest, src: Path) -> dict[str, Any]:
     from registry_image_resource.reference import parse_repository
 
     source, params = request.source, request.params
+    if source.aws_region:
+        source = _ecr(source)
+    if source.azure_acr:
+        raise RequestError("cannot authenticate with ACR: source.azure_acr is not supported by this resource")
     try:
         repo = parse_repository(source.repository)
     except ResourceError as err:
@@ -125,16 +129,21 @@ def _mount_origins(repo: Repository, names: tuple[str, ...]) -> list[Repository]
 
 def _sign(source: Source, repo: Repository, tags: list[str], root: ManifestNode) -> None:
     """Content trust (SPEC B.5.8, A.2.7): the single call site, after a successful push."""
+    from registry_image_resource import trust
+
+    trust.sign_tags(source, repo, tags, root.digest, len(root.body))
+
+
+def _ecr(source: Source) -> Source:
+    """The source rewritten for ECR (SPEC B.6.4), when the ECR module is part of this build."""
     import importlib
 
     try:
-        trust = importlib.import_module("registry_image_resource.trust")
+        ecr = importlib.import_module("registry_image_resource.ecr")
     except ImportError:
-        raise ResourceError(
-            f"content_trust is set but signing is not available in this version; the image was pushed as "
-            f"{repo.name}@{root.digest} without signing"
-        ) from None
-    trust.sign_tags(source=source, repository=repo, tags=tags, digest=root.digest, size=len(root.body))
+        raise RequestError("cannot authenticate with ECR: ECR support is not available") from None
+    rewritten: Source = ecr.authenticate(source)
+    return rewritten
 
 
 def load_image(path: Path, workdir: Path) -> LoadedImage:

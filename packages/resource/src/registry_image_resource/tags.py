@@ -14,10 +14,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from registry_image_resource._put_semver import SemVer, VersionSyntaxError, parse_version
 from registry_image_resource.errors import InputError, RequestError
 from registry_image_resource.globbing import go_join
 from registry_image_resource.models import PutParams, Source
+from registry_image_resource.versions import TagVersion, parse_version, version_error
 
 # Go's unicode.IsSpace, which ``strings.Fields`` splits on: Python's whitespace minus \x1c-\x1f.
 _FIELD_SEPARATORS = re.compile(r"[^\S\x1c-\x1f]+")
@@ -29,7 +29,7 @@ class LocalTags:
 
     source_tag: str
     version_tag: str
-    version: SemVer | None
+    version: TagVersion | None
     variant: str
     bump: bool
     additional: tuple[str, ...]
@@ -42,7 +42,7 @@ class LocalTags:
 
 def local_tags(source: Source, params: PutParams, src: Path) -> LocalTags:
     """The tag list's local part, with the Go resource's errors in its order (SPEC B.5.1 4-7)."""
-    version: SemVer | None = None
+    version: TagVersion | None = None
     version_tag = ""
     if params.version:
         version = parse_put_version(params.version)
@@ -56,14 +56,15 @@ def local_tags(source: Source, params: PutParams, src: Path) -> LocalTags:
     return LocalTags(source.tag, version_tag, version, source.variant, bump, additional)
 
 
-def parse_put_version(text: str) -> SemVer:
+def parse_put_version(text: str) -> TagVersion:
     """``params.version`` parsed like Masterminds ``NewVersion``, with the Go resource's errors."""
-    try:
-        return parse_version(text)
-    except VersionSyntaxError as err:
-        if err.no_match:
-            raise RequestError(f"invalid semantic version: {json.dumps(text, ensure_ascii=False)}") from None
-        raise RequestError(f"failed to parse version: {err}") from None
+    version = parse_version(text)
+    if version is not None:
+        return version
+    reason = version_error(text)
+    if reason == "Invalid Semantic Version":
+        raise RequestError(f"invalid semantic version: {json.dumps(text, ensure_ascii=False)}")
+    raise RequestError(f"failed to parse version: {reason}")
 
 
 def read_additional_tags(src: Path, additional_tags: str) -> list[str]:
@@ -84,7 +85,7 @@ def read_additional_tags(src: Path, additional_tags: str) -> list[str]:
     return [token for token in _FIELD_SEPARATORS.split(text) if token]
 
 
-def bump_aliases(version: SemVer, variant: str, existing: Iterable[str]) -> list[str]:
+def bump_aliases(version: TagVersion, variant: str, existing: Iterable[str]) -> list[str]:
     """The alias tags ``version`` should also get, given the repository's tags (SPEC B.5.2.1).
 
     ``latest`` (or the bare variant) unless a newer final release exists; ``MAJOR`` unless a
@@ -99,11 +100,8 @@ def bump_aliases(version: SemVer, variant: str, existing: Iterable[str]) -> list
             if not tag.endswith(suffix):
                 continue
             text = tag[: -len(suffix)]
-        try:
-            other = parse_version(text)
-        except VersionSyntaxError:
-            continue
-        if other.prerelease:
+        other = parse_version(text)
+        if other is None or other.prerelease:
             continue
         if (other.major, other.minor, other.patch) > (version.major, version.minor, version.patch):
             bump_latest = False

@@ -131,3 +131,19 @@ def prerelease_allowed(prerelease: str, *, enabled: bool, extra_prefixes: tuple[
     if not extra_prefixes and "-" in prerelease:
         return False
     return any(prerelease.startswith(prefix) for prefix in prefixes)
+
+
+def version_error(text: str) -> str:
+    """Masterminds' error for a ``text`` that ``parse_version`` refuses (put reports it, B.5.2).
+
+    ``Invalid Semantic Version`` when the grammar does not match at all; otherwise the reason
+    of the later check that failed.
+    """
+    match = _VERSION.fullmatch(text)
+    if match is None:
+        return "Invalid Semantic Version"
+    for group in (1, 2, 3):
+        digits = (match.group(group) or ".0").lstrip(".")
+        if int(digits) > _UINT64_MAX:
+            return f'Error parsing version segment: strconv.ParseUint: parsing "{digits}": value out of range'
+    return "version segment starts with 0"
