@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from registry_image_resource.errors import InputError, NotFoundError, RequestError, ResourceError
+from registry_image_resource.errors import InputError, NotFoundError, ResourceError
 from registry_image_resource.globbing import find_image
 from registry_image_resource.log import get_logger
 from registry_image_resource.models import OutRequest, Source
@@ -33,15 +33,13 @@ def run(request: OutRequest, src: Path) -> dict[str, Any]:
     """Push the image ``params.image`` names under ``src``; return the OutResponse JSON (SPEC B.5.7).
 
     Every local check (repository, version, additional tags, glob, the input itself) runs before
-    the first request, so invalid input never leaves a partial push behind.
+    the first request, ECR authentication included, so invalid input never leaves a partial push
+    behind. The local errors come in the Go resource's order (SPEC B.5.1).
     """
     from registry_image_resource.reference import parse_repository
+    from registry_image_resource.routing import resolve_source
 
     source, params = request.source, request.params
-    if source.aws_region:
-        source = _ecr(source)
-    if source.azure_acr:
-        raise RequestError("cannot authenticate with ACR: source.azure_acr is not supported by this resource")
     try:
         repo = parse_repository(source.repository)
     except ResourceError as err:
@@ -53,6 +51,13 @@ def run(request: OutRequest, src: Path) -> dict[str, Any]:
             loaded = load_image(Path(match), Path(workdir))
         except ResourceError as err:
             raise err.wrap(f"could not load image from path '{params.image}'") from None
+        # ECR is the first request of all (STS, ECR): only once the input is known to be good.
+        if source.aws_region or source.azure_acr:
+            source = resolve_source(source)
+            try:
+                repo = parse_repository(source.repository)
+            except ResourceError as err:
+                raise err.wrap("could not resolve repository") from None
         tags, digest = _push(source, repo, local, loaded)
     if source.content_trust is not None:
         _sign(source, repo, unique(tags), loaded.root)
@@ -132,18 +137,6 @@ def _sign(source: Source, repo: Repository, tags: list[str], root: ManifestNode)
     from registry_image_resource import trust
 
     trust.sign_tags(source, repo, tags, root.digest, len(root.body))
-
-
-def _ecr(source: Source) -> Source:
-    """The source rewritten for ECR (SPEC B.6.4), when the ECR module is part of this build."""
-    import importlib
-
-    try:
-        ecr = importlib.import_module("registry_image_resource.ecr")
-    except ImportError:
-        raise RequestError("cannot authenticate with ECR: ECR support is not available") from None
-    rewritten: Source = ecr.authenticate(source)
-    return rewritten
 
 
 def load_image(path: Path, workdir: Path) -> LoadedImage:
