@@ -263,6 +263,7 @@ class RegistryClient:
                 if data is not None and not isinstance(data, bytes):
                     data.close()
             status = response.status_code
+            _log.debug("%s %s: %d", method, url, status)
             if (
                 status == 401
                 and same_host
@@ -600,8 +601,13 @@ class BlobReader(io.RawIOBase):
             self._position += count
             if self._hash is not None:
                 self._hash.update(data)
-            if self._size is not None and self._position > self._size:
-                raise IntegrityError(f"blob {self._digest}: more bytes than the expected size {self._size}")
+            if self._size is not None:
+                if self._position > self._size:
+                    expected = self._size
+                    raise IntegrityError(f"blob {self._digest}: more bytes than the expected size {expected}")
+                if self._position == self._size:
+                    # Verify now: readers that know the size (tar, gzip) may never ask for EOF.
+                    self._finish()
             return count
 
     def _finish(self) -> None:
