@@ -643,3 +643,11 @@ def test_plain_http_starts_while_https_hangs(tls_silent_http_server):
     repo = Repository(tls_silent_http_server, "test/app")
     with RegistryClient.connect(repo, ConnectOptions(), env=TEST_ENV) as client:
         assert client.base_url == f"http://{tls_silent_http_server}"
+
+
+def test_open_blob_verifies_when_the_size_is_reached(stub_server):
+    Reply = type(stub_server).reply_class
+    wrong = "sha256:" + "d" * 64
+    stub_server.route("GET", f"/v2/test/app/blobs/{wrong}", Reply(200, {}, b"hello"))
+    with _connect(stub_server) as client, client.open_blob(wrong, 5) as reader, pytest.raises(IntegrityError):
+        reader.readinto(bytearray(5))
