@@ -13,7 +13,6 @@ import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from registry_image_resource.errors import RequestError, ResourceError
@@ -22,6 +21,8 @@ from registry_image_resource.reference import Repository, parse_repository
 from registry_image_resource.routing import mirror_attempt, resolve_source
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from registry_image_resource.constraints import Constraint
     from registry_image_resource.registry.client import ConnectOptions, RegistryClient
 
@@ -31,7 +32,6 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 LOOKUP_CONCURRENCY = 8
-_EPOCH = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +48,8 @@ class _Plan:
 def run(request: CheckRequest, *, env: Mapping[str, str] | None = None) -> list[Version]:
     """The check response: the mirror's answer if it has one, else the origin's."""
     environment = os.environ if env is None else env
+    mode_parts = _mode_parts(request.source)  # before any request, ECR's included
     source = resolve_source(request.source)
-
-    mode_parts = _mode_parts(source)
     mirror = mirror_attempt(source)
     if mirror is not None:
         mirror_plan = _Plan(mirror.repository, mirror.options, *mode_parts)
@@ -198,7 +197,7 @@ def _created(client: RegistryClient, tag: str, wanted: Platform) -> tuple[str | 
     try:
         manifest = client.get_manifest(tag)
     except NotFoundError:
-        return None, _EPOCH
+        return None, _parse_time(None)
     except ResourceError as err:
         raise err.wrap("get remote image") from None
     try:
@@ -219,12 +218,15 @@ def _created(client: RegistryClient, tag: str, wanted: Platform) -> tuple[str | 
 
 def _parse_time(text: str | None) -> datetime:
     """RFC 3339 with any fraction; a missing or unreadable time sorts first (Go's zero time)."""
+    from datetime import UTC, datetime
+
+    epoch = datetime.min.replace(tzinfo=UTC)
     if not text:
-        return _EPOCH
+        return epoch
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        return _EPOCH
+        return epoch
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 

@@ -26,7 +26,7 @@ from registry_image_resource.reference import Repository, plain_http_allowed
 from registry_image_resource.registry import retry
 from registry_image_resource.registry.auth import Authenticator, parse_challenges, pick_challenge, scope_for
 from registry_image_resource.registry.errors import describe_exception, registry_error
-from registry_image_resource.registry.manifests import (
+from registry_image_resource.registry.mediatypes import (
     ACCEPT,
     DOCKER_MANIFEST_V1_SIGNED,
     detect_media_type,
