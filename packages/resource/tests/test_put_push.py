@@ -43,6 +43,8 @@ class FakeTarget:
 
     def mount_blob(self, digest: str, from_repo: Repository) -> bool:
         self._record("mount", f"{digest} from {from_repo.path}")
+        if from_repo.path == "team/forbidden":
+            raise RegistryError("POST ...: 403 Forbidden: DENIED: access denied", status=403, code="DENIED")
         if digest in self.mountable.get(from_repo.path, set()):
             self.blobs[digest] = b"mounted"
             return True
@@ -187,3 +189,11 @@ def test_uploads_run_concurrently(tmp_path: Path) -> None:
             super().upload_blob(digest, size, opener)
 
     push(Concurrent(), root, ["t"], jobs=4)
+
+
+def test_a_refused_mount_falls_back_to_upload(tmp_path: Path) -> None:
+    root = image(tmp_path, "config")
+    target = FakeTarget()
+    report = push(target, root, ["t"], origins=[Repository("r.example", "team/forbidden")])
+    assert report.uploaded == (sha(b"config"),)
+    assert report.mounted == ()

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol, TypeVar
 
-from registry_image_resource.errors import IntegrityError
+from registry_image_resource.errors import IntegrityError, ResourceError
 from registry_image_resource.log import get_logger
 from registry_image_resource.pushable import BlobFile, ManifestNode, open_blob
 from registry_image_resource.reference import Repository
@@ -107,7 +107,13 @@ def push(
             existing.append(blob.digest)
             return
         for origin in candidates:
-            if target.mount_blob(blob.digest, origin):
+            try:
+                was_mounted = target.mount_blob(blob.digest, origin)
+            except ResourceError as err:
+                # A mount is only a shortcut: no read access there, or a refusal, means upload.
+                log.debug("cannot mount %s from %s: %s", blob.digest, origin, err)
+                continue
+            if was_mounted:
                 log.debug("mounted blob: %s from %s", blob.digest, origin)
                 mounted.append(blob.digest)
                 return
