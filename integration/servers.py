@@ -307,7 +307,11 @@ class LoopbackProcess:
 def spawn(
     argv: Sequence[str], log: Path, *, env: Mapping[str, str] | None = None, cwd: Path | None = None
 ) -> LoopbackProcess:
-    """Start ``argv`` in its own process group (so stop() reaches its children), output to ``log``."""
+    """Start ``argv`` in its own process group (so stop() reaches its children), output to ``log``.
+
+    On Linux the child also gets SIGTERM when the process that started it dies, so a test run
+    killed with SIGKILL (where no teardown runs) leaves no server behind either.
+    """
     with log.open("ab") as out:
         process = subprocess.Popen(
             list(argv),
@@ -317,8 +321,20 @@ def spawn(
             start_new_session=True,
             env=dict(env) if env is not None else None,
             cwd=cwd,
+            preexec_fn=die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
         )
     return LoopbackProcess(process=process, log=log)
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """In the child before exec: ask the kernel for SIGTERM when our parent thread exits."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 @contextlib.contextmanager

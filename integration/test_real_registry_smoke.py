@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import ssl
+import subprocess
+import sys
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -258,3 +262,42 @@ def test_moto_sts_assume_role(aws_environment: dict[str, str]) -> None:
     assumed = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/pusher", RoleSessionName="smoke")
 
     assert assumed["AssumedRoleUser"]["Arn"] == f"arn:aws:sts::{account}:assumed-role/pusher/smoke"
+
+
+def process_state(pid: int) -> str:
+    """The one-letter state from /proc (``Z`` zombie), or ``gone``."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except FileNotFoundError:
+        return "gone"
+
+
+def test_servers_die_with_a_killed_test_process(tmp_path: Path) -> None:
+    script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from integration.servers import spawn\n"
+        f"proc = spawn(['sleep', '300'], Path({str(tmp_path / 'sleep.log')!r}))\n"
+        "print(proc.pid, flush=True)\n"
+        "time.sleep(300)\n"
+    )
+    repo_root = Path(__file__).resolve().parent.parent
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script],
+        cwd=repo_root,
+        env={**os.environ, "PYTHONPATH": str(repo_root)},
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        assert process_state(child) in ("S", "R")
+    finally:
+        parent.kill()  # SIGKILL: no teardown, no atexit
+        parent.wait()
+        parent.stdout.close()  # type: ignore[union-attr]
+
+    deadline = time.monotonic() + 10
+    while process_state(child) not in ("Z", "gone") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert process_state(child) in ("Z", "gone")
