@@ -74,7 +74,8 @@ def describe_exception(err: BaseException) -> str:
     """A short reason for a requests/urllib3 exception (the useful part is nested deep inside).
 
     ``ConnectionError(MaxRetryError(NewConnectionError(...)))`` becomes the innermost text, e.g.
-    ``[Errno 111] Connection refused``; an SSL failure keeps OpenSSL's reason.
+    ``[Errno 111] Connection refused``; an SSL failure keeps OpenSSL's reason, with a hint at the
+    source field that fixes it (an untrusted server certificate, a refused client certificate).
     """
     chain: list[BaseException] = []
     inner: BaseException | None = err
@@ -89,6 +90,10 @@ def describe_exception(err: BaseException) -> str:
             or inner.__context__
         )
     for candidate in reversed(chain):
+        hint = _tls_hint(candidate)
+        if hint:
+            return hint
+    for candidate in reversed(chain):
         text = str(candidate)
         if text:
             # urllib3 prefixes "<urllib3.connection.HTTPConnection object at 0x...>: "; drop it.
@@ -96,3 +101,26 @@ def describe_exception(err: BaseException) -> str:
                 text = text.split(">: ", 1)[1]
             return text
     return type(err).__name__
+
+
+_CLIENT_CERT_ALERTS = frozenset(
+    {"SSLV3_ALERT_BAD_CERTIFICATE", "TLSV13_ALERT_CERTIFICATE_REQUIRED", "TLSV1_ALERT_UNKNOWN_CA"}
+)
+
+
+def _tls_hint(err: BaseException) -> str:
+    """OpenSSL's reason plus what to change, for the two TLS failures users can fix themselves."""
+    import ssl
+
+    if isinstance(err, ssl.SSLCertVerificationError):
+        return (
+            f"TLS certificate verify failed: {err.verify_message} (the registry's certificate is not "
+            "trusted: add its CA to source.ca_certs)"
+        )
+    if isinstance(err, ssl.SSLError) and err.reason in _CLIENT_CERT_ALERTS:
+        reason = str(err.reason).lower().replace("_", " ")
+        return (
+            f"TLS handshake refused by the registry: {reason} (it wants a client certificate it trusts: "
+            "set source.client_cert and source.client_key)"
+        )
+    return ""
