@@ -7,9 +7,12 @@ ownership, size, content, link target and (for everything but directories) mtime
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import os
 import stat
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -20,6 +23,7 @@ from fake_registry import (
     File,
     Hardlink,
     ImageConfig,
+    Layer,
     OpaqueWhiteout,
     Symlink,
     Whiteout,
@@ -63,6 +67,25 @@ def snapshot(root: Path) -> list[tuple[object, ...]]:
                 )
             )
     return sorted(rows)
+
+
+def raw_layer(entries: list[tuple[str, bytes]]) -> Layer:
+    """A gzip layer with regular files in exactly this order (a dict cannot repeat a name)."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for name, data in entries:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mtime = T + 1
+            archive.addfile(info, io.BytesIO(data))
+    raw = out.getvalue()
+    blob = gzip.compress(raw, mtime=0)
+    return Layer(
+        data=blob,
+        media_type="application/vnd.oci.image.layer.v1.tar+gzip",
+        digest="sha256:" + hashlib.sha256(blob).hexdigest(),
+        diff_id="sha256:" + hashlib.sha256(raw).hexdigest(),
+    )
 
 
 IMAGES = {
@@ -123,6 +146,21 @@ IMAGES = {
     "docker-format": lambda: build_image(
         [{"etc": Dir(mtime=T), "etc/os-release": File("ID=test", mtime=T)}, {"etc/os-release": Whiteout()}],
         format="docker",
+    ),
+    "same-layer-whiteout": lambda: build_image(
+        [
+            {"x": File("lower", mtime=T), "d": Dir(mtime=T), "d/old": File("o", mtime=T)},
+            raw_layer(
+                [
+                    ("x", b"upper"),
+                    (".wh.x", b""),
+                    ("d/new", b"n"),
+                    ("d/.wh.old", b""),
+                    ("d2/f", b"f"),
+                    (".wh.d2", b""),
+                ]
+            ),
+        ]
     ),
     "platform-index": lambda: build_index(
         [

@@ -358,3 +358,14 @@ def test_same_tree_as_gnu_tar_for_archives_gnu_tar_wrote(tmp_path, apply, snapsh
     subprocess.run(["tar", "-xpf", archive, "-C", expected], check=True)
     apply(tmp_path / "rootfs", archive.read_bytes())
     assert snapshot(tmp_path / "rootfs") == snapshot(expected)
+
+
+def test_whiteout_spares_what_the_same_layer_made(tmp_path, L, apply, snapshot):
+    base = L.tar([L.file("x", b"lower"), L.dir("d"), L.file("d/old", b"o")])
+    upper = L.tar([L.file("x", b"upper"), L.whiteout("x"), L.file("d/new", b"n"), L.whiteout("d")])
+    apply(tmp_path / "rootfs", base, upper)
+    assert snapshot(tmp_path / "rootfs", owners=False, times=False) == [
+        ("d", "d", "0o755", ""),
+        ("d/new", "f", "0o644", "n"),
+        ("x", "f", "0o644", "upper"),
+    ]

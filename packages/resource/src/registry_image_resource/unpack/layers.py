@@ -41,6 +41,7 @@ from registry_image_resource.unpack.tarstream import (
 OPAQUE = ".wh..wh..opq"
 WHITEOUT_PREFIX = ".wh."
 _META_PREFIX = ".wh..wh."
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _CHUNK = 1 << 20
 _CACHE_LIMIT = 256
@@ -173,7 +174,7 @@ class Rootfs:
             return
         if leaf.startswith(WHITEOUT_PREFIX):
             stats.whiteouts += 1
-            self._whiteout(entry.name, dir_parts, leaf[len(WHITEOUT_PREFIX) :])
+            self._whiteout(entry.name, dir_parts, leaf[len(WHITEOUT_PREFIX) :], layer)
             return
         kind = entry.type
         if kind in DEVICES:
@@ -339,14 +340,31 @@ class Rootfs:
                 os.close(resolved.fd)
         self._cache = kept
 
-    def _whiteout(self, name: str, dir_parts: list[str], target: str) -> None:
+    def _whiteout(self, name: str, dir_parts: list[str], target: str, layer: _Layer) -> None:
+        """Remove ``target`` as lower layers left it; what this layer itself made stays (OCI spec)."""
         if target in ("", ".", ".."):
             raise UnpackError(f"{name}: invalid whiteout entry")
         parent = paths.resolve_dir(self._root_fd, dir_parts, create=False)
         if parent is None:
             return
+        key = "/".join((*parent.parts, target))
         try:
-            self._remove(parent.fd, target, "/".join((*parent.parts, target)))
+            if key in layer.paths:
+                self._log.debug("whiteout %s spares %s, made by the same layer", name, key)
+                return
+            if key in layer.dirs:
+                # A directory this layer added children to: only the lower layers' content goes.
+                try:
+                    fd = os.open(target, _DIR_FLAGS, dir_fd=parent.fd)
+                except OSError:
+                    fd = -1
+                if fd >= 0:
+                    try:
+                        self._hide_lower(paths.Resolved(fd, (*parent.parts, target)), layer)
+                    finally:
+                        os.close(fd)
+                    return
+            self._remove(parent.fd, target, key)
         finally:
             os.close(parent.fd)
 
