@@ -31,7 +31,10 @@ class Progress:
         self._done = 0
         self._finished = 0
         self._lock = threading.Lock()
-        self._tty = bool(getattr(stream, "isatty", lambda: False)())
+        try:
+            self._tty = stream.isatty()
+        except (OSError, ValueError):
+            self._tty = False
         self._interval = interval if interval is not None else (0.1 if self._tty else 5.0)
         self._last = time.monotonic()
 
