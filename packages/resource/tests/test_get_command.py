@@ -342,3 +342,13 @@ def test_hostile_hard_link_fails_with_one_line_naming_layer_and_entry(fake_regis
         "entry 'stolen' links outside of target directory: ../../etc/passwd"
     )
     assert sorted(os.listdir(tmp_path)) == ["rootfs"]
+
+
+@pytest.mark.parametrize(
+    ("compression", "suffix"), [("zstd", ".tar.zst"), ("none", ".tar"), ("gzip", ".tar.gz")]
+)
+def test_oci_format_names_layers_by_media_type(fake_registry, tmp_path, compression, suffix):
+    image = fake_registry.push_image(REPO, "latest", layers=[{"a": File("1")}], compression=compression)
+    get.run(request(fake_registry, image.digest, params={"format": "oci"}), tmp_path)
+    with tarfile.open(tmp_path / "image.tar") as archive:
+        assert archive.getnames()[1] == image.layers[0].digest.split(":")[1] + suffix
