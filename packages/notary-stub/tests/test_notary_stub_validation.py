@@ -213,3 +213,14 @@ def test_delete_forgets_metadata_but_keeps_server_keys(repos):
     repos.delete(GUN)
     assert repos.current(GUN, "root") is None
     assert repos.get_or_create_key(GUN, "timestamp").public == gun.timestamp_key.public
+
+
+def test_an_expired_timestamp_is_re_signed_when_fetched(repos):
+    gun = Gun(repos)
+    repos.update(GUN, {"root": gun.root(), "targets": gun.targets()}, now=NOW)
+    first = repos.current(GUN, "timestamp")
+    assert repos.current_timestamp(GUN, now=NOW + timedelta(days=13)) == first
+    fresh = repos.current_timestamp(GUN, now=NOW + timedelta(days=15))
+    body = json.loads(fresh.raw)["signed"]
+    assert (fresh.version, body["expires"]) == (2, "2026-01-30T00:00:00Z")
+    assert body["meta"] == json.loads(first.raw)["signed"]["meta"]

@@ -168,7 +168,7 @@ class NotaryApp:
             elif groups.get("checksum"):
                 data = repos.by_checksum(gun, role, groups["checksum"])
             else:
-                stored = repos.current(gun, role)
+                stored = repos.current_timestamp(gun) if role == "timestamp" else repos.current(gun, role)
                 data = None if stored is None else stored.raw
             if data is None:
                 raise NotaryError(

@@ -259,6 +259,23 @@ class Repositories:
                 return data
         return None
 
+    def current_timestamp(self, gun: str, now: datetime | None = None) -> Stored | None:
+        """The current timestamp, re-signed first when it has expired (as notary-server does)."""
+        now = now or datetime.now(UTC)
+        with self._lock:
+            stored = self.current(gun, "timestamp")
+            snapshot, root = self.current(gun, "snapshot"), self.current(gun, "root")
+            if stored is None or snapshot is None or root is None:
+                return stored
+            expires = Signed.parse("timestamp", stored.raw).signed.get("expires")
+            if isinstance(expires, str) and _parse_time(expires, "timestamp") > now:
+                return stored
+            root_signed = Signed.parse("root", root.raw).signed
+            snapshot_meta = Signed.parse("snapshot", snapshot.raw)
+            fresh = self._generate_timestamp(gun, snapshot_meta, root_signed, now)
+            self.storage.write_many(gun, [("timestamp", fresh.version, fresh.raw)])
+            return Stored(fresh.version, fresh.raw)
+
     # keys --------------------------------------------------------------------------------
 
     def get_or_create_key(self, gun: str, role: str) -> ServerKey:
