@@ -6,7 +6,7 @@ a fresh repository of the same loopback registry, alternating the two tools; the
 medians of wall time and the peak RSS of each process. Targets (issue 6): ``out`` at most 0.8x
 skopeo's time, peak RSS under 100 MiB.
 
-    python -m bench.bench_put [--runs 5] [--layer-mib 64] [--json]
+    python bench/bench_put.py [--runs 5] [--layer-mib 64] [--json]
 """
 
 from __future__ import annotations
@@ -24,7 +24,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from integration.servers import RegistryOptions, find_tool, start_registry
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from integration.servers import RegistryOptions, find_tool, start_registry  # noqa: E402
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -97,7 +100,7 @@ def timed(
         if process.returncode != 0:
             output.seek(0)
             raise SystemExit(f"{argv[0]} failed ({process.returncode}):\n{output.read().decode()}")
-    return elapsed, usage.ru_maxrss / 1024
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def main() -> int:
@@ -116,7 +119,7 @@ def main() -> int:
         layout = workdir / "src" / "layout"
         write_layout(layout, args.layers, args.layer_mib)
         env = {**os.environ, "TEST": "true"}
-        results: dict[str, list[tuple[float, float]]] = {"out": [], "skopeo": []}
+        results: dict[str, list[tuple[float, float, float]]] = {"out": [], "skopeo": []}
         for run in range(args.runs):
             # A fresh registry (filesystem storage: registry:2's in-memory driver is quadratic in
             # blob size) per run, so neither tool finds blobs the other one, or an earlier run, left.
@@ -146,9 +149,10 @@ def main() -> int:
 
     summary = {
         tool: {
-            "median_seconds": round(statistics.median(t for t, _ in runs), 3),
-            "peak_rss_mib": round(max(r for _, r in runs), 1),
-            "runs": [round(t, 3) for t, _ in runs],
+            "median_seconds": round(statistics.median(t for t, _, _ in runs), 3),
+            "median_cpu_seconds": round(statistics.median(c for _, c, _ in runs), 3),
+            "peak_rss_mib": round(max(r for _, _, r in runs), 1),
+            "runs": [round(t, 3) for t, _, _ in runs],
         }
         for tool, runs in results.items()
     }
@@ -162,9 +166,12 @@ def main() -> int:
     print(
         f"out of an OCI layout ({args.layers} x {args.layer_mib} MiB) to a fresh repository, {args.runs} runs each"
     )
-    print(f"{'tool':<8} {'median s':>9} {'peak RSS MiB':>13}")
+    print(f"{'tool':<8} {'median s':>9} {'CPU s':>7} {'peak RSS MiB':>13}")
     for tool in ("out", "skopeo"):
-        print(f"{tool:<8} {summary[tool]['median_seconds']:>9.3f} {summary[tool]['peak_rss_mib']:>13.1f}")  # type: ignore[index]
+        row = summary[tool]
+        print(
+            f"{tool:<8} {row['median_seconds']:>9.3f} {row['median_cpu_seconds']:>7.3f} {row['peak_rss_mib']:>13.1f}"
+        )  # type: ignore[index]
     print(
         f"ratio out/skopeo: {summary['ratio_out_to_skopeo']} (target <= 0.8); out peak RSS target < 100 MiB"
     )
