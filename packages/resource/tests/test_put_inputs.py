@@ -540,3 +540,63 @@ def test_loaded_image_is_frozen(tmp_path: Path) -> None:
     loaded: LoadedImage = load_image(tmp_path / "oci", tmp_path)
     with pytest.raises(AttributeError):
         loaded.root.body = b""  # type: ignore[misc]
+
+
+def test_layout_single_image_digest_naming_an_index(tmp_path: Path) -> None:
+    layout = Layout(tmp_path / "oci")
+    _, amd = layout.image("amd64")
+    _, arm = layout.image("arm64")
+    inner = layout.index([amd])
+    inner_descriptor = {"mediaType": OCI_INDEX, **layout.blob(inner)}
+    layout.write_index(layout.index([inner_descriptor, arm]))
+    (tmp_path / "oci" / "single-image-digest").write_text(sha(inner) + "\n")
+    assert loaded_error(tmp_path / "oci") == (
+        f"loading {tmp_path}/oci as OCI layout: single-image-digest {sha(inner)} is not an image manifest: "
+        f"{OCI_INDEX}"
+    )
+
+
+def test_layout_schema1_child(tmp_path: Path) -> None:
+    layout = Layout(tmp_path / "oci")
+    blob = layout.blob(b"{}")
+    layout.write_index(
+        layout.index([{"mediaType": "application/vnd.docker.distribution.manifest.v1+prettyjws", **blob}])
+    )
+    assert loaded_error(tmp_path / "oci") == (
+        f"loading {tmp_path}/oci as OCI layout: unsupported media type "
+        "application/vnd.docker.distribution.manifest.v1+prettyjws"
+    )
+
+
+def test_layout_manifest_without_layers(tmp_path: Path) -> None:
+    layout = Layout(tmp_path / "oci")
+    config = layout.blob(b"{}")
+    manifest = json.dumps({"schemaVersion": 2, "config": {"mediaType": "x", **config}}).encode()
+    layout.write_index(layout.index([{"mediaType": OCI_MANIFEST, **layout.blob(manifest)}]))
+    assert loaded_error(tmp_path / "oci") == (
+        f"loading {tmp_path}/oci as OCI layout: manifest {sha(manifest)}: layers is not a list"
+    )
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"Config": "c", "Layers": "l"}, "manifest.json: Layers is not a list of file names"),
+        ({"Config": "c", "Layers": [], "LayerSources": [1]}, "manifest.json: LayerSources is not an object"),
+        ("not an object", "manifest.json is not a list of images"),
+    ],
+)
+def test_docker_archive_malformed_manifest_json(tmp_path: Path, entry: object, message: str) -> None:
+    path = write_tar(tmp_path / "image.tar", [("c", CONFIG), ("manifest.json", json.dumps([entry]).encode())])
+    with pytest.raises(InputError) as err:
+        load_image(path, tmp_path)
+    assert str(err.value) == f"loading {path} as tarball: {message}"
+
+
+def test_neither_directory_nor_file(tmp_path: Path) -> None:
+    import os
+
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(InputError) as err:
+        load_image(tmp_path / "fifo", tmp_path)
+    assert str(err.value) == f"{tmp_path}/fifo is neither a directory nor a regular file"
