@@ -367,3 +367,13 @@ def decompress_gzip(data: bytes) -> bytes:
     import gzip
 
     return gzip.decompress(data)
+
+
+def test_tls_registry_with_ca_certs(tls_registry: RegistryServer, repo_name: str, tmp_path: Path) -> None:
+    image = small_image()
+    write_oci_layout(tmp_path / "layout", {"latest": image})
+    (tmp_path / "layout" / "single-image-digest").write_text(image.digest)
+    source = source_for(tls_registry, repo_name, tag="secure", ca_certs=[tls_registry.ca_pem])
+    answer = out(tmp_path, source, {"image": "layout"})
+    assert answer["version"] == {"tag": "secure", "digest": image.digest}
+    assert raw_manifest(tls_registry, repo_name, "secure") == image.manifest.data
