@@ -369,3 +369,26 @@ def test_whiteout_spares_what_the_same_layer_made(tmp_path, L, apply, snapshot):
         ("d/new", "f", "0o644", "n"),
         ("x", "f", "0o644", "upper"),
     ]
+
+
+@pytest.mark.parametrize("umask", [0o000, 0o022, 0o077])
+def test_modes_do_not_depend_on_the_umask(tmp_path, L, apply, snapshot, umask):
+    layer = L.tar(
+        [
+            L.file("rw", b"", 0o666),
+            L.file("x", b"", 0o777),
+            L.file("ro", b"", 0o444),
+            L.file("s", b"", 0o6711),
+        ]
+    )
+    previous = os.umask(umask)
+    try:
+        apply(tmp_path / "rootfs", layer)
+    finally:
+        os.umask(previous)
+    assert [row[:3] for row in snapshot(tmp_path / "rootfs", owners=False, times=False)] == [
+        ("ro", "f", "0o444"),
+        ("rw", "f", "0o666"),
+        ("s", "f", "0o6711"),
+        ("x", "f", "0o777"),
+    ]

@@ -83,6 +83,7 @@ class Rootfs:
         self._dirs: dict[str, _DirMeta] = {}
         self._cache: dict[tuple[str, ...], paths.Resolved] = {}
         self._buffer = bytearray(_CHUNK)
+        self._umask = _current_umask()
 
     def __enter__(self) -> Rootfs:
         self.path.mkdir(mode=0o755, parents=False, exist_ok=True)
@@ -218,22 +219,19 @@ class Rootfs:
             os.close(resolved.fd)
         self._cache.clear()
 
-    def _owner_mode(self, fd: int, entry: Entry) -> None:
-        # chown first: it clears setuid/setgid, which the chmod then sets.
-        if self.chown:
-            os.fchown(fd, entry.uid, entry.gid)
-        os.fchmod(fd, entry.mode)
-
     def _times(self, entry: Entry) -> tuple[int, int]:
         atime = entry.mtime_ns if entry.atime_ns is None else max(entry.atime_ns, entry.mtime_ns)
         return atime, entry.mtime_ns
 
     def _file(self, dir_fd: int, leaf: str, key: str, entry: Entry, reader: TarReader) -> None:
+        # Created with its permission bits, so most files need no chmod afterwards (an fd opened
+        # by O_CREAT can write even to a 0444 file).
+        permissions = entry.mode & 0o777
         try:
-            fd = os.open(leaf, _CREATE_FLAGS, 0o600, dir_fd=dir_fd)
+            fd = os.open(leaf, _CREATE_FLAGS, permissions, dir_fd=dir_fd)
         except FileExistsError:
             self._remove(dir_fd, leaf, key)
-            fd = os.open(leaf, _CREATE_FLAGS, 0o600, dir_fd=dir_fd)
+            fd = os.open(leaf, _CREATE_FLAGS, permissions, dir_fd=dir_fd)
         try:
             if entry.size:
                 view = memoryview(self._buffer)
@@ -245,7 +243,11 @@ class Rootfs:
                     while chunk:
                         written = os.write(fd, chunk)
                         chunk = chunk[written:]
-            self._owner_mode(fd, entry)
+            if self.chown:
+                os.fchown(fd, entry.uid, entry.gid)
+            # chown cleared any setuid/setgid; the umask may have cleared permission bits.
+            if entry.mode & 0o7000 or permissions & self._umask:
+                os.fchmod(fd, entry.mode)
             os.utime(fd, ns=self._times(entry))
         finally:
             os.close(fd)
@@ -393,6 +395,12 @@ class Rootfs:
                 self._hide_lower(paths.Resolved(fd, (*directory.parts, child)), layer)
             finally:
                 os.close(fd)
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 @dataclass(slots=True)
