@@ -10,14 +10,16 @@ chain of two) produced the right token for the right registry host.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
-from fake_registry import File, build_image
+from fake_registry import File, build_image, write_oci_layout
 from integration.resource_cli import base_env, run_resource
 from integration.routing_worlds import (
     CHAIN_ACCOUNT,
@@ -90,6 +92,32 @@ def test_in(world: EcrWorld, env: dict[str, str], repo_name: str, tmp_path: Path
     }
     assert (dest / "repository").read_text() == rewritten
     assert (dest / "rootfs" / "hello.txt").read_text() == "from ECR\n"
+
+
+@pytest.mark.parametrize("case", list(CREDENTIALS))
+def test_out(world: EcrWorld, env: dict[str, str], repo_name: str, tmp_path: Path, case: str) -> None:
+    fields, account, named = CREDENTIALS[case]
+    src = tmp_path / "src"
+    write_oci_layout(IMAGE, src / "image")
+    request = {"source": world.source(repo_name, tag="pushed", **fields), "params": {"image": "image"}}
+    result = run_resource("out", request, str(src), env=env)
+    rewritten = f"{ecr_host(named)}/{repo_name}"
+    digest = result.json["version"]["digest"]
+    assert result.json == {
+        "version": {"tag": "pushed", "digest": digest},
+        "metadata": [{"name": "repository", "value": rewritten}, {"name": "tags", "value": "pushed"}],
+    }
+    # It landed in that account's registry, under the tag, with the digest out reported.
+    server = world.registries[account]
+    landed = requests.get(
+        f"{server.url}/v2/{repo_name}/manifests/pushed",
+        headers={"Accept": ", ".join((IMAGE.media_type, "application/vnd.oci.image.index.v1+json"))},
+        auth=server.auth,
+        verify=server.verify,
+        timeout=30,
+    )
+    assert landed.status_code == 200
+    assert f"sha256:{hashlib.sha256(landed.content).hexdigest()}" == digest
 
 
 def test_default_credential_chain(world: EcrWorld, tmp_path: Path, repo_name: str) -> None:
