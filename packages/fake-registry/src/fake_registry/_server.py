@@ -5,11 +5,17 @@ registry needs raw control of each connection (drop it after N body bytes, reset
 multi-GB blob in and out in 1 MiB chunks without buffering, terminate TLS per connection after a
 ``CONNECT`` for the impersonation proxy), and it must install with no dependency beyond
 ``cryptography``. WSGI hides the socket and buffers in ways that differ per server; uvicorn/
-hypercorn would add an event loop and dependencies and still hide the socket. Measured with
-``bench/bench_fake_registry.py`` on the 2-core development machine while other suites ran: 700 to
-1,900 small requests/s over keep-alive connections, a 1 GiB blob pushed at 80 to 140 MiB/s and
-pulled at 260 to 600 MiB/s with a server peak RSS of 28 MiB, and 50 concurrent clients served
-with 84 MiB peak RSS: far beyond what tests need, at no dependency cost.
+hypercorn add an event loop and dependencies and still hide the socket. Measured, not assumed
+(``bench/bench_fake_registry_stacks.py``: the same tiny JSON answer, chunked upload hashed into a
+file and streamed download on each stack; the fake registry doing its full work against minimal
+apps on Werkzeug, cheroot and uvicorn): on the loaded 2-core development machine all four land
+within run-to-run noise of each other (roughly 200 to 2,700 small requests/s, 28 to 60 MiB/s
+chunked upload, 230 to 460 MiB/s download, about 30 MiB peak RSS each), because Python-level work
+(hashing, chunk decoding) dominates rather than the server loop. So the choice falls to control and
+dependencies, where the standard library wins. ``bench/bench_fake_registry.py`` has the 1 GiB and
+50-client numbers (28 MiB peak RSS for a 1 GiB push and pull, 84 MiB with 50 clients). One
+measured pitfall: without ``TCP_NODELAY`` every small answer stalls ~40 ms (Nagle against delayed
+ACKs, since headers and body are written separately).
 
 Owns connections (keep-alive, chunked and sized request bodies, TLS wrapping in the connection's
 own thread so a slow handshake never blocks ``accept``), fault application, the request log and
