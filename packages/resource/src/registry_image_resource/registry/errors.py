@@ -83,8 +83,10 @@ def describe_exception(err: BaseException) -> str:
         chain.append(inner)
         nested = inner.args[0] if inner.args and isinstance(inner.args[0], BaseException) else None
         reason = getattr(inner, "reason", None)
+        original = getattr(inner, "original_error", None)  # urllib3's ProxyError
         inner = (
             (reason if isinstance(reason, BaseException) else None)
+            or (original if isinstance(original, BaseException) else None)
             or nested
             or inner.__cause__
             or inner.__context__
@@ -93,14 +95,19 @@ def describe_exception(err: BaseException) -> str:
         hint = _tls_hint(candidate)
         if hint:
             return hint
+    # Never the proxy's URL: it may carry credentials (http://user:password@proxy:3128).
+    via_proxy = any(type(c).__name__ == "ProxyError" for c in chain)
+    prefix = "unable to connect to the proxy (HTTPS_PROXY/HTTP_PROXY): " if via_proxy else ""
     for candidate in reversed(chain):
+        if via_proxy and type(candidate).__name__ == "ProxyError":
+            continue
         text = str(candidate)
         if text:
             # urllib3 prefixes "<urllib3.connection.HTTPConnection object at 0x...>: "; drop it.
             if text.startswith("<") and ">: " in text:
                 text = text.split(">: ", 1)[1]
-            return text
-    return type(err).__name__
+            return prefix + text
+    return prefix + type(err).__name__
 
 
 _CLIENT_CERT_ALERTS = frozenset(
