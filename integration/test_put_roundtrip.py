@@ -121,3 +121,34 @@ def test_repush_uploads_no_blob(fake_registry: FakeRegistry, tmp_path: Path) -> 
     assert methods == [("HEAD", "blobs"), ("PUT", "manifests")]
     assert len(fake_registry.requests.find("HEAD", "/v2/team/app/blobs/")) == 6
     assert sorted(fake_registry.tags("team/app")) == ["first", "second"]
+
+
+def test_get_oci_tarball_then_put_mounts_every_blob(
+    registry: RegistryServer, repo_name: str, tmp_path: Path
+) -> None:
+    single = image("tarball")
+    seed(registry, repo_name, "one", single, tmp_path)
+    dest = tmp_path / "get"
+    dest.mkdir()
+    run_resource(
+        "in",
+        dest,
+        {
+            "source": {"repository": registry.repository(repo_name)},
+            "version": {"tag": "one", "digest": single.digest},
+            "params": {"format": "oci"},
+        },
+    )
+    result = run_resource(
+        "out",
+        tmp_path,
+        {
+            "source": {"repository": registry.repository(repo_name + "-copy"), "tag": "one", "debug": True},
+            "params": {"image": "get/image.tar"},
+        },
+    )
+    manifest = json.loads(raw_manifest(registry, registry.repository(repo_name + "-copy") + ":one"))
+    assert manifest["config"]["digest"] == single.config.digest
+    assert [layer["digest"] for layer in manifest["layers"]] == [layer.blob.digest for layer in single.layers]
+    assert "pushed blob:" not in result.stderr
+    assert result.stderr.count("mounted blob:") == 3
