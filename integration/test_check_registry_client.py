@@ -107,7 +107,7 @@ def test_tag_list(registry: RegistryServer, repo_name: str) -> None:
     push(registry, repo_name, built, "b", "a", "c")
     with connect(registry, repo_name) as client:
         assert client.list_tags() == ["a", "b", "c"]
-        assert client.requests_sent == 2  # ping + one page
+        assert client.requests_sent == 3  # ping tried over HTTPS first, then HTTP; one page
 
 
 def test_mount_blob_from_another_repository(server: RegistryServer, repo_name: str) -> None:

@@ -20,10 +20,10 @@ from registry_image_resource.errors import AuthError, RegistryError, TransportEr
 from registry_image_resource.registry import retry
 from registry_image_resource.registry.errors import describe_exception, registry_error
 from registry_image_resource.registry.retry import RETRY_STATUSES, Retryable, RetryPolicy
-from registry_image_resource.registry.transport import CONNECT_TIMEOUT, READ_TIMEOUT, ConnectOptions
+from registry_image_resource.registry.transport import ConnectOptions, is_retryable_exception
 
 if TYPE_CHECKING:
-    import requests
+    from registry_image_resource.registry.transport import HTTP
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,14 +149,14 @@ class Authenticator:
 
     def __init__(
         self,
-        session: requests.Session,
+        http: HTTP,
         *,
         registry: str,
         scheme: str,
         options: ConnectOptions,
         policy: RetryPolicy,
     ) -> None:
-        self._session = session
+        self._http = http
         self._registry = registry
         self._scheme = scheme
         self._options = options
@@ -227,7 +227,7 @@ class Authenticator:
         self._generation += 1
 
     def _fetch_token(self, challenge: Challenge) -> str:
-        import requests
+        from urllib.parse import urlencode
 
         realm = challenge.get("realm")
         if not realm:
@@ -240,19 +240,23 @@ class Authenticator:
         headers = {}
         if self._options.has_credentials:
             headers["Authorization"] = basic_header(self._options.username, self._options.password)
+        url = realm + ("&" if "?" in realm else "?") + urlencode(params) if params else realm
         try:
-            response = self._session.get(
-                realm, params=params, headers=headers, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT)
-            )
-            body = response.content
-        except requests.RequestException as err:
+            response = self._http.request("GET", url, headers=headers)
+            body = response.data
+        except Exception as err:
+            if not is_retryable_exception(err) and not _is_http_error(err):
+                raise
             reason = describe_exception(err)
-            raise Retryable(TransportError(f"GET {realm}: fetching a token: {reason}")) from None
-        if response.status_code != 200:
-            error = registry_error("GET", realm, response.status_code, body)
-            if response.status_code in RETRY_STATUSES:
+            failure = TransportError(f"GET {realm}: fetching a token: {reason}")
+            if is_retryable_exception(err):
+                raise Retryable(failure) from None
+            raise failure from None
+        if response.status != 200:
+            error = registry_error("GET", realm, response.status, body)
+            if response.status in RETRY_STATUSES:
                 raise Retryable(error, retry.parse_retry_after(response.headers.get("Retry-After")))
-            if response.status_code in (401, 403):
+            if response.status in (401, 403):
                 raise AuthError(f"fetching a token for {self._registry}: {error}")
             raise error
         try:
@@ -265,3 +269,9 @@ class Authenticator:
         if not isinstance(token, str) or not token:
             raise RegistryError(f"GET {realm}: no token in bearer response", status=200)
         return token
+
+
+def _is_http_error(err: BaseException) -> bool:
+    from urllib3.exceptions import HTTPError
+
+    return isinstance(err, HTTPError | OSError)

@@ -34,15 +34,15 @@ from registry_image_resource.registry.mediatypes import (
 )
 from registry_image_resource.registry.retry import RETRY_STATUSES, Retryable, RetryPolicy
 from registry_image_resource.registry.transport import (
-    CONNECT_TIMEOUT,
-    READ_TIMEOUT,
+    HTTP,
     ConnectOptions,
-    new_session,
+    is_retryable_exception,
+    new_http,
     tls_context,
 )
 
 if TYPE_CHECKING:
-    import requests
+    from urllib3 import BaseHTTPResponse
 
     from registry_image_resource.models import Source
 
@@ -75,32 +75,8 @@ def options_from_source(source: Source) -> ConnectOptions:
     )
 
 
-class _Counter:
-    """A requests response hook counting exchanges (thread-safe)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.count = 0
-
-    def __call__(self, response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
-        with self._lock:
-            self.count += 1
-        return response
-
-
 def _quote_ref(ref: str) -> str:
     return quote(ref, safe=":@+")
-
-
-def _is_retryable_exception(err: Exception) -> bool:
-    import requests
-
-    if isinstance(err, requests.exceptions.SSLError):
-        return False
-    return isinstance(
-        err,
-        requests.ConnectionError | requests.Timeout | requests.exceptions.ChunkedEncodingError,
-    )
 
 
 def _next_link(header: str | None, request_url: str, base_url: str) -> str | None:
@@ -128,32 +104,26 @@ def _next_link(header: str | None, request_url: str, base_url: str) -> str | Non
 
 
 class RegistryClient:
-    """One repository on one registry, over one pooled, authenticated session. Thread-safe."""
+    """One repository on one registry, over one pooled, authenticated connection set. Thread-safe."""
 
     def __init__(
         self,
         repo: Repository,
-        session: requests.Session,
+        http: HTTP,
         base_url: str,
         auth: Authenticator,
         policy: RetryPolicy,
-        *,
-        counter: _Counter | None = None,
     ) -> None:
         self.repo = repo
         self.base_url = base_url
-        self._session = session
+        self._http = http
         self._auth = auth
         self._policy = policy
-        if counter is None:
-            counter = _Counter()
-            session.hooks["response"].append(counter)
-        self._counter = counter
 
     @property
     def requests_sent(self) -> int:
         """HTTP exchanges so far, the ping and token requests included (for benchmarks and logs)."""
-        return self._counter.count
+        return self._http.count
 
     # --- set-up -----------------------------------------------------------------------------
 
@@ -172,26 +142,22 @@ class RegistryClient:
         """
         policy = RetryPolicy.from_env(os.environ if env is None else env)
         context = tls_context(options)
-        session = new_session(context, registry=repo.registry, insecure=options.insecure)
-        counter = _Counter()
-        session.hooks["response"].append(counter)
+        http = new_http(context, registry=repo.registry, insecure=options.insecure)
         try:
-            scheme, challenge_header = _ping(session, repo.registry, options, policy)
-            auth = Authenticator(
-                session, registry=repo.registry, scheme=scheme, options=options, policy=policy
-            )
+            scheme, challenge_header = _ping(http, repo.registry, options, policy)
+            auth = Authenticator(http, registry=repo.registry, scheme=scheme, options=options, policy=policy)
             challenge = pick_challenge(parse_challenges(challenge_header)) if challenge_header else None
             auth.start(challenge, (scope_for(repo.path, actions),))
         except ResourceError as err:
-            session.close()
+            http.close()
             raise err.wrap("initialize transport") from None
         except BaseException:
-            session.close()
+            http.close()
             raise
-        return cls(repo, session, f"{scheme}://{repo.registry}", auth, policy, counter=counter)
+        return cls(repo, http, f"{scheme}://{repo.registry}", auth, policy)
 
     def close(self) -> None:
-        self._session.close()
+        self._http.close()
 
     def __enter__(self) -> RegistryClient:
         return self
@@ -213,7 +179,7 @@ class RegistryClient:
         headers: Mapping[str, str] | None = None,
         body: Callable[[], bytes | IO[bytes]] | None = None,
         stream: bool = False,
-    ) -> requests.Response:
+    ) -> BaseHTTPResponse:
         """Send with retries and re-authentication; return a response whose status is in ``ok``.
 
         Unless ``stream``, the body has been read (so a truncated body is retried here).
@@ -233,9 +199,7 @@ class RegistryClient:
         headers: Mapping[str, str],
         body: Callable[[], bytes | IO[bytes]] | None,
         stream: bool,
-    ) -> requests.Response:
-        import requests
-
+    ) -> BaseHTTPResponse:
         same_host = urlsplit(url).netloc == urlsplit(self.base_url).netloc
         for _ in range(2):  # the second time with renewed credentials after a 401
             generation = self._auth.generation
@@ -244,25 +208,20 @@ class RegistryClient:
                 sent.update(self._auth.header())
             data = body() if body is not None else None
             try:
-                response = self._session.request(
-                    method,
-                    url,
-                    headers=sent,
-                    data=data,
-                    stream=True,
-                    timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
-                )
-                if not stream or response.status_code not in ok:
-                    _ = response.content
-            except requests.RequestException as err:
+                response = self._http.request(method, url, headers=sent, body=data, stream=stream)
+                if stream and response.status not in ok:
+                    response.read()
+            except Exception as err:
+                if not is_retryable_exception(err) and not _is_transport_failure(err):
+                    raise
                 failure = TransportError(f"{method} {url}: {describe_exception(err)}")
-                if _is_retryable_exception(err):
+                if is_retryable_exception(err):
                     raise Retryable(failure) from None
                 raise failure from None
             finally:
                 if data is not None and not isinstance(data, bytes):
                     data.close()
-            status = response.status_code
+            status = response.status
             _log.debug("%s %s: %d", method, url, status)
             if (
                 status == 401
@@ -273,7 +232,7 @@ class RegistryClient:
             if status in ok:
                 return response
             break
-        error = registry_error(method, url, status, response.content)
+        error = registry_error(method, url, status, response.data)
         if status in RETRY_STATUSES:
             raise Retryable(error, retry.parse_retry_after(response.headers.get("Retry-After")))
         raise error
@@ -287,15 +246,15 @@ class RegistryClient:
         while url is not None:
             response = self._send("GET", url)
             try:
-                document = json.loads(response.content)
+                document = json.loads(response.data)
             except ValueError:
-                status = response.status_code
+                status = response.status
                 raise RegistryError(f"GET {url}: invalid JSON in tag list", status=status) from None
             page = document.get("tags") if isinstance(document, dict) else None
             if page is not None and not (isinstance(page, list) and all(isinstance(t, str) for t in page)):
-                raise RegistryError(f"GET {url}: malformed tag list", status=response.status_code)
+                raise RegistryError(f"GET {url}: malformed tag list", status=response.status)
             tags.extend(page or [])
-            url = _next_link(response.headers.get("Link"), response.url or url, self.base_url)
+            url = _next_link(response.headers.get("Link"), _final_url(response, url), self.base_url)
         return tags
 
     def head_or_get_digest(self, ref: str) -> str | None:
@@ -311,7 +270,7 @@ class RegistryClient:
         except RegistryError:
             response = None
         if response is not None:
-            if response.status_code == 404:
+            if response.status == 404:
                 return None
             digest = response.headers.get("Docker-Content-Digest")
             if (
@@ -322,7 +281,7 @@ class RegistryClient:
             ):
                 return digest
         response = self._send("GET", url, headers=headers, ok=(200, 404))
-        if response.status_code == 404:
+        if response.status == 404:
             return None
         return self._manifest_digest(ref, response).digest
 
@@ -332,8 +291,8 @@ class RegistryClient:
         response = self._send("GET", url, headers={"Accept": ACCEPT})
         return self._manifest_digest(ref, response)
 
-    def _manifest_digest(self, ref: str, response: requests.Response) -> Manifest:
-        body = response.content
+    def _manifest_digest(self, ref: str, response: BaseHTTPResponse) -> Manifest:
+        body = response.data
         content_type = response.headers.get("Content-Type")
         media_type = detect_media_type(body, content_type)
         if media_type == DOCKER_MANIFEST_V1_SIGNED and response.headers.get("Docker-Content-Digest"):
@@ -363,7 +322,7 @@ class RegistryClient:
 
     def blob_exists(self, digest: str) -> bool:
         response = self._send("HEAD", self._url(f"blobs/{digest}"), ok=(200, 404))
-        return response.status_code == 200
+        return response.status == 200
 
     def open_blob(self, digest: str, size: int | None = None, offset: int = 0) -> BlobReader:
         """A stream of the blob's bytes from ``offset``, verified at EOF (digest from 0 only, size always)."""
@@ -382,13 +341,13 @@ class RegistryClient:
         query = f"mount={quote(digest, safe=':')}&from={quote(from_repo.path, safe='/')}"
         url = self._url(f"blobs/uploads/?{query}")
         response = self._send("POST", url, ok=(201, 202))
-        if response.status_code == 201:
+        if response.status == 201:
             return True
         # The registry opened an ordinary upload instead: cancel it.
         location = response.headers.get("Location")
         if location:
             try:
-                self._send("DELETE", urljoin(response.url or url, location), ok=(200, 202, 204, 404))
+                self._send("DELETE", urljoin(_final_url(response, url), location), ok=(200, 202, 204, 404))
             except ResourceError as err:
                 _log.debug("cancelling upload after a refused mount: %s", err)
         return False
@@ -403,7 +362,7 @@ class RegistryClient:
             location = start.headers.get("Location")
             if not location:
                 raise RegistryError(f"POST {self._url('blobs/uploads/')}: no Location in the answer")
-            target = urljoin(start.url or self.base_url, location)
+            target = urljoin(_final_url(start, self.base_url), location)
             target += ("&" if "?" in target else "?") + f"digest={quote(digest, safe=':')}"
             self._attempt(
                 "PUT",
@@ -416,9 +375,21 @@ class RegistryClient:
 
         retry.call(attempt, self._policy)
 
-    def _get_blob_response(self, digest: str, offset: int) -> requests.Response:
+    def _get_blob_response(self, digest: str, offset: int) -> BaseHTTPResponse:
         headers = {"Range": f"bytes={offset}-"} if offset else {}
         return self._send("GET", self._url(f"blobs/{digest}"), ok=(200, 206), headers=headers, stream=True)
+
+
+def _final_url(response: BaseHTTPResponse, url: str) -> str:
+    """The URL that answered (after redirects), to resolve relative ``Location``/``Link`` against."""
+    final = response.url  # urllib3 may give only the path of the last URL requested
+    return urljoin(url, final) if final else url
+
+
+def _is_transport_failure(err: BaseException) -> bool:
+    from urllib3.exceptions import HTTPError
+
+    return isinstance(err, HTTPError | OSError)
 
 
 def _is_digest(ref: str) -> bool:
@@ -437,42 +408,37 @@ class _Probe:
     transient: Retryable | None = None
 
 
-def _probe(session: requests.Session, registry: str, scheme: str) -> _Probe:
+def _probe(http: HTTP, registry: str, scheme: str) -> _Probe:
     """One ``GET /v2/``: success is 200 or 401 (SPEC B.6.1 step 3). Never raises."""
-    import requests
-
     url = f"{scheme}://{registry}/v2/"
     try:
-        response = session.get(url, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))
-        body = response.content
-    except requests.RequestException as err:
-        text = f"GET {url}: {describe_exception(err)}"
-        transient = Retryable(TransportError(text)) if _is_retryable_exception(err) else None
-        return _Probe(scheme, None, text, transient)
+        response = http.request("GET", url)
+        body = response.data
     except Exception as err:  # a thread must always report back
-        return _Probe(scheme, None, f"GET {url}: {describe_exception(err)}")
-    if response.status_code in (200, 401):
+        text = f"GET {url}: {describe_exception(err)}"
+        transient = Retryable(TransportError(text)) if is_retryable_exception(err) else None
+        return _Probe(scheme, None, text, transient)
+    if response.status in (200, 401):
         return _Probe(scheme, response.headers.get("WWW-Authenticate", ""))
-    error = registry_error("GET", url, response.status_code, body)
+    error = registry_error("GET", url, response.status, body)
     transient = None
-    if response.status_code in RETRY_STATUSES:
+    if response.status in RETRY_STATUSES:
         transient = Retryable(error, retry.parse_retry_after(response.headers.get("Retry-After")))
     return _Probe(scheme, None, str(error), transient)
 
 
-def _race(session: requests.Session, registry: str) -> list[_Probe]:
+def _race(http: HTTP, registry: str) -> list[_Probe]:
     """HTTPS first; plain HTTP starts after 300 ms or as soon as HTTPS fails; the first success wins.
 
     Returns the successful probe alone, or both failures (HTTPS first). Probes run in daemon
     threads so that a hanging HTTPS attempt can neither delay the answer nor the process's exit.
     """
     import queue
-    import threading
 
     results: queue.Queue[_Probe] = queue.Queue()
 
     def start(scheme: str) -> None:
-        thread = threading.Thread(target=lambda: results.put(_probe(session, registry, scheme)), daemon=True)
+        thread = threading.Thread(target=lambda: results.put(_probe(http, registry, scheme)), daemon=True)
         thread.start()
 
     start("https")
@@ -494,9 +460,7 @@ def _race(session: requests.Session, registry: str) -> list[_Probe]:
     return [done["https"], done["http"]]
 
 
-def _ping(
-    session: requests.Session, registry: str, options: ConnectOptions, policy: RetryPolicy
-) -> tuple[str, str]:
+def _ping(http: HTTP, registry: str, options: ConnectOptions, policy: RetryPolicy) -> tuple[str, str]:
     """``(scheme, WWW-Authenticate)`` of the scheme whose ``/v2/`` answers 200 or 401.
 
     Only HTTPS, except where plain HTTP is allowed (A.2.5), where the two race as in Go.
@@ -504,7 +468,7 @@ def _ping(
     plain_allowed = plain_http_allowed(registry, insecure=options.insecure)
 
     def attempt() -> tuple[str, str]:
-        probes = _race(session, registry) if plain_allowed else [_probe(session, registry, "https")]
+        probes = _race(http, registry) if plain_allowed else [_probe(http, registry, "https")]
         for probe in probes:
             if probe.challenge is not None:
                 return probe.scheme, probe.challenge
@@ -539,7 +503,7 @@ class BlobReader(io.RawIOBase):
                 raise IntegrityError(f"blob {digest}: unsupported digest algorithm") from None
         self._resumes = 0
         self._done = False
-        self._response: requests.Response | None = None
+        self._response: BaseHTTPResponse | None = None
         self._open()
 
     @property
@@ -551,11 +515,11 @@ class BlobReader(io.RawIOBase):
 
     def _open(self) -> None:
         response = self._client._get_blob_response(self._digest, self._position)
-        if self._position and response.status_code == 200:
+        if self._position and response.status == 200:
             # The registry ignored Range: skip what we already have.
             remaining = self._position
             while remaining:
-                chunk = response.raw.read(min(remaining, CHUNK))
+                chunk = response.read(min(remaining, CHUNK), decode_content=False)
                 if not chunk:
                     break
                 remaining -= len(chunk)
@@ -585,7 +549,10 @@ class BlobReader(io.RawIOBase):
         while True:
             assert self._response is not None
             try:
-                data = self._response.raw.read(len(view))
+                # Raw bytes as they arrive: urllib3's decoding read would fill the whole buffer and
+                # drop what it had when the connection breaks. No Accept-Encoding is sent, so the
+                # raw bytes are the blob.
+                data = self._response.read(len(view), decode_content=False)
             except Exception as err:  # urllib3 ProtocolError/ReadTimeoutError, OSError
                 if isinstance(err, ResourceError):
                     raise
