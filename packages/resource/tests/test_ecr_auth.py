@@ -18,7 +18,7 @@ import pytest
 from registry_image_resource import ecr, log
 from registry_image_resource.errors import AuthError
 from registry_image_resource.models import Source
-from registry_image_resource.routing import ACR_UNSUPPORTED, resolve_source
+from registry_image_resource.routing import resolve_source
 
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "us-east-1"
@@ -257,14 +257,6 @@ def test_resolve_source_leaves_other_sources_alone() -> None:
 
 def test_resolve_source_applies_ecr(aws: None) -> None:
     assert resolve_source(static()).repository == f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/app"
-
-
-def test_acr_is_refused_clearly() -> None:
-    with pytest.raises(AuthError) as caught:
-        resolve_source(Source(repository="example.azurecr.io/app", azure_acr=True))
-    assert (
-        str(caught.value) == ACR_UNSUPPORTED == "cannot authenticate with ACR: azure_acr is not supported yet"
-    )
 
 
 def test_check_does_not_import_boto3() -> None:

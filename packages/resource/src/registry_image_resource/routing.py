@@ -2,7 +2,8 @@
 
 check, in and out call ``resolve_source`` first (SPEC B.3.1 steps 2-3, B.4.1 step 2, B.5.1 step 2):
 with ``aws_region`` set it returns the source rewritten for ECR (repository on the ECR host, user
-``AWS`` and the token's password); ``azure_acr`` is refused with a clear error. check and in then
+``AWS`` and the token's password); with ``azure_acr`` the ACR user and refresh token from a Managed
+Identity replace ``username``/``password`` (after ECR, as in Go). check and in then
 ask ``attempts`` for the ordered list of (repository, connection options) to try: the Docker Hub
 mirror first when one applies (SPEC B.3.5, B.4.8), then the origin. out never uses the mirror.
 
@@ -15,16 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from registry_image_resource.errors import AuthError, RequestError
+from registry_image_resource.errors import RequestError
 from registry_image_resource.models import Source
 from registry_image_resource.reference import Repository, mirror_repository, parse_repository
 
 if TYPE_CHECKING:
     from registry_image_resource.registry.transport import ConnectOptions
 
-__all__ = ["ACR_UNSUPPORTED", "Attempt", "attempts", "mirror_attempt", "origin_attempt", "resolve_source"]
-
-ACR_UNSUPPORTED = "cannot authenticate with ACR: azure_acr is not supported yet"
+__all__ = ["Attempt", "attempts", "mirror_attempt", "origin_attempt", "resolve_source"]
 
 
 def resolve_source(source: Source) -> Source:
@@ -38,7 +37,9 @@ def resolve_source(source: Source) -> Source:
 
         source = ecr.authenticate(source)
     if source.azure_acr:
-        raise AuthError(ACR_UNSUPPORTED)
+        from registry_image_resource import acr
+
+        source = acr.authenticate(source)
     return source
 
 
