@@ -12,8 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from registry_image_resource.errors import RequestError, ResourceError
 from registry_image_resource.models import CheckRequest, Platform, Source, Version
@@ -34,8 +33,7 @@ R = TypeVar("R")
 LOOKUP_CONCURRENCY = 8
 
 
-@dataclass(frozen=True, slots=True)
-class _Plan:
+class _Plan(NamedTuple):
     """What one check against one registry needs, validated before any request."""
 
     repo: Repository
@@ -233,8 +231,7 @@ def _parse_time(text: str | None) -> datetime:
 # --- semver mode (B.3.2) ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Candidate:
+class _Candidate(NamedTuple):
     tag: str
     version: Any  # TagVersion, or None for the bare tag
 

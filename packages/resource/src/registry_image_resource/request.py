@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-import platform as host_platform
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -472,7 +471,11 @@ _MACHINE_TO_GO: dict[str, tuple[str, str]] = {
 
 def runtime_platform(machine: str | None = None) -> Platform:
     """The platform of this machine in Go/OCI names (``x86_64`` -> ``amd64``); the OS is linux."""
-    name = (host_platform.machine() if machine is None else machine).lower()
+    if machine is None:
+        import platform as host_platform  # here, not at the top: it compiles regexes on import
+
+        machine = host_platform.machine()
+    name = machine.lower()
     architecture, variant = _MACHINE_TO_GO.get(name, (name, ""))
     return Platform(architecture=architecture, os="linux", variant=variant)
 

@@ -12,8 +12,7 @@ import base64
 import ipaddress
 import json
 import threading
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit
 
 from registry_image_resource.errors import AuthError, RegistryError, TransportError
@@ -26,8 +25,7 @@ if TYPE_CHECKING:
     from registry_image_resource.registry.transport import HTTP
 
 
-@dataclass(frozen=True, slots=True)
-class Challenge:
+class Challenge(NamedTuple):
     """One ``WWW-Authenticate`` challenge: lower-case scheme and its parameters (names lower-cased)."""
 
     scheme: str

@@ -18,7 +18,7 @@ import os
 import threading
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any, BinaryIO
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, NamedTuple
 from urllib.parse import quote, urljoin, urlsplit
 
 from registry_image_resource.errors import IntegrityError, RegistryError, ResourceError, TransportError
@@ -400,8 +400,7 @@ def _is_digest(ref: str) -> bool:
 HTTP_FALLBACK_DELAY = 0.3
 
 
-@dataclass(frozen=True, slots=True)
-class _Probe:
+class _Probe(NamedTuple):
     scheme: str
     challenge: str | None  # the WWW-Authenticate value ("" for none) when the ping succeeded
     error: str = ""

@@ -12,8 +12,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from registry_image_resource.errors import ResourceError
 
@@ -24,8 +23,7 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _log = logging.getLogger("registry_image_resource")
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
+class RetryPolicy(NamedTuple):
     """Exponential backoff: ``initial * multiplier**n`` seconds, +-``jitter``, capped and bounded.
 
     ``scale`` multiplies every delay (``Retry-After`` included); it is 0.001 under ``TEST=true``.
