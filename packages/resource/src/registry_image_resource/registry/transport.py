@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 from registry_image_resource.errors import RequestError
 
 if TYPE_CHECKING:
+    import requests
+    from requests import PreparedRequest
     from urllib3 import BaseHTTPResponse
 
 _log = logging.getLogger("registry_image_resource")
@@ -245,6 +247,82 @@ class HTTP:
         with self._lock:
             for manager in self._proxy_pools.values():
                 manager.clear()
+
+
+def new_session(context: ssl.SSLContext, *, registry: str, insecure: bool) -> requests.Session:
+    """A requests session with the same TLS and proxy rules as ``HTTP``, for code that wants the
+    requests API (ACR's token calls). The registry client itself uses ``HTTP``."""
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    class _ContextAdapter(HTTPAdapter):
+        """Uses our SSL context for every pool instead of requests' certifi-only default."""
+
+        def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **kw: Any) -> None:
+            kw["ssl_context"] = context
+            super().init_poolmanager(connections, maxsize, block, **kw)
+
+        def proxy_manager_for(self, proxy: str, **kw: Any) -> Any:
+            kw["ssl_context"] = context
+            return super().proxy_manager_for(proxy, **kw)
+
+        def build_connection_pool_key_attributes(
+            self, request: PreparedRequest, verify: Any, cert: Any = None
+        ) -> Any:
+            host, pool_params = super().build_connection_pool_key_attributes(request, verify, cert)
+            pool: dict[str, Any] = dict(pool_params)
+            for key in ("ca_certs", "ca_cert_dir", "cert_file", "key_file"):
+                pool.pop(key, None)
+            pool["ssl_context"] = context
+            pool["cert_reqs"] = "CERT_NONE" if insecure else "CERT_REQUIRED"
+            return host, pool
+
+        def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+            # The context carries the roots and the client certificate; requests would otherwise
+            # point every connection at certifi's bundle again.
+            conn.cert_reqs = "CERT_NONE" if insecure else "CERT_REQUIRED"
+            conn.ca_certs = None
+            conn.ca_cert_dir = None
+
+    class _Session(requests.Session):
+        """Proxies from a snapshot of the environment taken once, not rescanned per request.
+
+        requests' ``trust_env`` walks the whole environment twice per request (``getproxies``);
+        with a few hundred lookups per check that costs more than the HTTP itself. The snapshot
+        honours ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` the same way (A.2.10). ``.netrc`` is
+        deliberately not read: credentials come from the source only.
+        """
+
+        def __init__(self, proxies: dict[str, str]) -> None:
+            super().__init__()
+            self.trust_env = False
+            self._env_proxies = proxies
+
+        def merge_environment_settings(
+            self, url: str | bytes | None, proxies: Any, stream: Any, verify: Any, cert: Any
+        ) -> Any:
+            wanted = dict(proxies or {})
+            text = url.decode() if isinstance(url, bytes) else (url or "")
+            if self._env_proxies and not _bypass(text, self._env_proxies):
+                for scheme, proxy in self._env_proxies.items():
+                    if scheme != "no":
+                        wanted.setdefault(scheme, proxy)
+            return super().merge_environment_settings(url, wanted, stream, verify, cert)
+
+    session = _Session(environment_proxies())
+    adapter = _ContextAdapter(pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=0))
+    session.headers["User-Agent"] = USER_AGENT
+    session.verify = not insecure
+    if insecure:
+        _log.warning("insecure: TLS certificates of %s are not verified and plain HTTP is allowed", registry)
+        # We said it once above; urllib3 would otherwise warn on every request.
+        import urllib3
+        from urllib3.exceptions import InsecureRequestWarning
+
+        urllib3.disable_warnings(InsecureRequestWarning)
+    return session
 
 
 def new_http(context: ssl.SSLContext, *, registry: str, insecure: bool) -> HTTP:
