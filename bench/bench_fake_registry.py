@@ -2,12 +2,14 @@
 
 1. Push then pull a 1 GiB blob (PATCH streamed with chunked transfer encoding, final PUT with the
    digest, then a streamed GET verified against the digest), for memory and directory storage,
-   reporting throughput and the server process's peak RSS (VmHWM; target < 150 MiB).
+   reporting throughput and the server process's peak RSS (VmHWM; target < 150 MiB); the same
+   client against a loopback registry:2 (filesystem storage) for comparison.
 2. 50 concurrent clients each pushing 8 blobs drawn from a pool of 16 (so uploads of the same
    blob overlap), then reading every blob back and checking its digest.
 3. Small requests: ``GET /v2/`` over keep-alive connections from 1 and 4 threads for 2 seconds.
 
-Run: ``python bench/bench_fake_registry.py [--size-mib 1024]``.
+Run: ``python bench/bench_fake_registry.py [--size-mib 1024] [--clients 50] [--seconds 2]``.
+Prints one line per measurement, then all of them as a JSON line.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import http.client
+import json
 import os
 import random
 import subprocess
@@ -26,6 +29,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from integration.servers import RegistryOptions, start_registry  # noqa: E402
 
 CHUNK = 1 << 20
 
@@ -144,13 +152,21 @@ def small_requests(url: str, seconds: float = 2.0, threads: int = 4) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=2.0, help="duration of each small-request run")
     args = parser.parse_args()
     size = args.size_mib << 20
+    results: dict[str, object] = {"size_mib": args.size_mib, "clients": args.clients}
     with tempfile.TemporaryDirectory(prefix="bench-fake-registry-") as tmp:
         for label, extra in (("memory", []), ("directory", ["--storage", tmp])):
             proc, url = start_server(*extra)
             try:
                 push, pull = big_blob(url, size)
+                results[label] = {
+                    "push_s": round(push, 3),
+                    "pull_s": round(pull, 3),
+                    "peak_rss_mib": round(peak_rss_mib(proc.pid), 1),
+                }
                 print(
                     f"{label:9} storage: {args.size_mib} MiB blob push {push:.1f}s ({args.size_mib / push:.0f} MiB/s), "
                     f"pull {pull:.1f}s ({args.size_mib / pull:.0f} MiB/s), "
@@ -159,21 +175,38 @@ def main() -> int:
             finally:
                 proc.terminate()
                 proc.wait(10)
+        # registry:2 (filesystem storage: its in-memory driver copies the whole blob on each write)
+        storage = Path(tmp) / "registry2"
+        with start_registry(storage, RegistryOptions(storage_dir=storage / "storage")) as registry:
+            push, pull = big_blob(registry.url, size)
+            results["registry2"] = {"push_s": round(push, 3), "pull_s": round(pull, 3)}
+            print(
+                f"registry:2 ({registry.backend}, filesystem): {args.size_mib} MiB blob push {push:.1f}s "
+                f"({args.size_mib / push:.0f} MiB/s), pull {pull:.1f}s ({args.size_mib / pull:.0f} MiB/s)"
+            )
         proc, url = start_server()
         try:
-            elapsed, uploads = concurrent_clients(url)
+            elapsed, uploads = concurrent_clients(url, clients=args.clients)
+            rss = peak_rss_mib(proc.pid)
             print(
-                f"50 concurrent clients: {uploads} overlapping uploads and read-backs, all intact, in {elapsed:.1f}s; "
-                f"server peak RSS {peak_rss_mib(proc.pid):.0f} MiB"
+                f"{args.clients} concurrent clients: {uploads} overlapping uploads and read-backs, all intact, "
+                f"in {elapsed:.1f}s; server peak RSS {rss:.0f} MiB"
             )
-            print(
-                f"small requests (GET /v2/, 1 keep-alive client): {small_requests(url, threads=1):.0f} req/s"
-            )
-            print(f"small requests (GET /v2/, 4 keep-alive clients): {small_requests(url):.0f} req/s")
+            one = small_requests(url, seconds=args.seconds, threads=1)
+            print(f"small requests (GET /v2/, 1 keep-alive client): {one:.0f} req/s")
+            four = small_requests(url, seconds=args.seconds)
+            print(f"small requests (GET /v2/, 4 keep-alive clients): {four:.0f} req/s")
+            results["concurrent"] = {
+                "seconds": round(elapsed, 3),
+                "uploads": uploads,
+                "peak_rss_mib": round(rss, 1),
+            }
+            results["small_requests_per_s"] = {"1": round(one), "4": round(four)}
         finally:
             proc.terminate()
             proc.wait(10)
     print(f"({os.cpu_count()} CPUs)")
+    print(json.dumps(results))
     return 0
 
 

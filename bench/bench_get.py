@@ -8,9 +8,13 @@ binary or container). Then, alternating runs, median of ``--runs``:
    ``skopeo copy docker://… oci:DIR:tag`` followed by ``umoci raw unpack`` (target: ratio <= 0.6);
 2. ``format: oci``: the same ``in`` against ``skopeo copy docker://… docker-archive:FILE``;
 3. peak RSS of ``in`` (target < 100 MiB), and again with layers ``--scale`` times larger to show
-   it does not grow with the layer size.
+   it does not grow with the layer size;
+4. with ``--zstd``: the same image with zstd layers, ``in`` (rootfs) against ``skopeo copy
+   docker://… oci:DIR`` alone (umoci 0.4.7, Debian 12's, cannot unpack zstd layers and skopeo
+   cannot write them to a docker-archive, so theirs is the download only: a lower bound).
 
-Run: ``python bench/bench_get.py [--layer-mib 64] [--runs 3] [--scale 4] [--workdir DIR]``.
+Run: ``python bench/bench_get.py [--layer-mib 64] [--runs 3] [--scale 4] [--small-files 20000]
+[--zstd] [--workdir DIR]``.
 Prints a table and a JSON line.
 """
 
@@ -41,6 +45,7 @@ from integration.servers import RegistryOptions, RegistryServer, start_registry 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+OCI_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
 MIB = 1 << 20
 
 
@@ -62,13 +67,21 @@ class _Hashing(io.RawIOBase):
         return len(data)
 
 
-def write_layer(path: Path, add: Callable[[tarfile.TarFile], None]) -> tuple[str, str, int]:
-    """Write a gzip layer to ``path``; returns (digest, diff_id, size)."""
+def write_layer(
+    path: Path, add: Callable[[tarfile.TarFile], None], compression: str = "gzip"
+) -> tuple[str, str, int]:
+    """Write a gzip (or zstd) layer to ``path``; returns (digest, diff_id, size)."""
     from isal import igzip
 
     with path.open("wb") as raw:
         outer = _Hashing(raw)  # type: ignore[arg-type]
-        with igzip.IGzipFile(fileobj=outer, mode="wb", compresslevel=1, mtime=0) as gz:  # type: ignore[arg-type]
+        if compression == "zstd":
+            import zstandard
+
+            compressor = zstandard.ZstdCompressor(level=3).stream_writer(outer, closefd=False)
+        else:
+            compressor = igzip.IGzipFile(fileobj=outer, mode="wb", compresslevel=1, mtime=0)  # type: ignore[arg-type]
+        with compressor as gz:
             inner = _Hashing(gz)  # type: ignore[arg-type]
             with tarfile.open(fileobj=inner, mode="w|", format=tarfile.PAX_FORMAT) as archive:
                 add(archive)
@@ -127,14 +140,23 @@ def upload(session: requests.Session, registry: RegistryServer, repo: str, diges
     done.raise_for_status()
 
 
-def build_and_push(registry: RegistryServer, repo: str, workdir: Path, layer_mib: int) -> str:
-    blobs = workdir / f"blobs-{layer_mib}"
+def build_and_push(
+    registry: RegistryServer,
+    repo: str,
+    workdir: Path,
+    layer_mib: int,
+    small: int = 20_000,
+    compression: str = "gzip",
+) -> str:
+    blobs = workdir / f"blobs-{layer_mib}-{compression}"
     blobs.mkdir(parents=True, exist_ok=True)
     layers = []
     for seed in range(4):
         # Half random, half zeros: gzip makes it about half the size, so double the raw size.
-        layers.append(write_layer(blobs / f"big{seed}.tar.gz", big_files(2 * layer_mib * MIB, seed)))
-    layers.append(write_layer(blobs / "small.tar.gz", small_files(20_000)))
+        layers.append(
+            write_layer(blobs / f"big{seed}.tar.gz", big_files(2 * layer_mib * MIB, seed), compression)
+        )
+    layers.append(write_layer(blobs / "small.tar.gz", small_files(small), compression))
     config = json.dumps(
         {
             "architecture": "amd64",
@@ -156,7 +178,14 @@ def build_and_push(registry: RegistryServer, repo: str, workdir: Path, layer_mib
                 "schemaVersion": 2,
                 "mediaType": OCI_MANIFEST,
                 "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": len(config)},
-                "layers": [{"mediaType": OCI_LAYER_GZIP, "digest": d, "size": s} for d, _, s in layers],
+                "layers": [
+                    {
+                        "mediaType": OCI_LAYER_ZSTD if compression == "zstd" else OCI_LAYER_GZIP,
+                        "digest": d,
+                        "size": s,
+                    }
+                    for d, _, s in layers
+                ],
             }
         ).encode()
         response = session.put(
@@ -256,6 +285,22 @@ def skopeo_archive(registry: RegistryServer, repo: str, digest: str, workdir: Pa
         )
 
 
+def skopeo_oci(registry: RegistryServer, repo: str, digest: str, workdir: Path) -> Measure:
+    with scratch(workdir, "skopeo-oci") as tmp:
+        ref = f"docker://{registry.repository(repo)}@{digest}"
+        return run_child(
+            [
+                "skopeo",
+                "--insecure-policy",
+                "copy",
+                "--quiet",
+                "--src-tls-verify=false",
+                ref,
+                f"oci:{tmp}/layout:latest",
+            ]
+        )
+
+
 Measure = tuple[float, float, float]
 
 
@@ -275,6 +320,8 @@ def main() -> None:
     parser.add_argument("--layer-mib", type=int, default=64)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--scale", type=int, default=4, help="layer size factor for the RSS check (0: skip)")
+    parser.add_argument("--small-files", type=int, default=20_000, help="files in the small-files layer")
+    parser.add_argument("--zstd", action="store_true", help="also the zstd image against skopeo copy")
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
 
@@ -286,7 +333,7 @@ def main() -> None:
     storage.mkdir(exist_ok=True)
     with start_registry(workdir / "registry", RegistryOptions(storage_dir=storage)) as registry:
         print(f"registry {registry.url} ({registry.backend}); building the image...", flush=True)
-        digest = build_and_push(registry, "bench/get", workdir, args.layer_mib)
+        digest = build_and_push(registry, "bench/get", workdir, args.layer_mib, args.small_files)
         rootfs_ours: list[Measure] = []
         rootfs_theirs: list[Measure] = []
         oci_ours: list[Measure] = []
@@ -308,9 +355,22 @@ def main() -> None:
             ("oci: skopeo copy docker-archive:", *summary(oci_theirs)),
         ]
         if args.scale:
-            big = build_and_push(registry, "bench/get-big", workdir, args.layer_mib * args.scale)
+            big = build_and_push(
+                registry, "bench/get-big", workdir, args.layer_mib * args.scale, args.small_files
+            )
             scaled = ours(registry, "bench/get-big", big, workdir, "rootfs")
             rows.append((f"rootfs: in, layers x{args.scale}", *scaled))
+        if args.zstd:
+            zstd = build_and_push(
+                registry, "bench/get-zstd", workdir, args.layer_mib, args.small_files, "zstd"
+            )
+            zstd_ours: list[Measure] = []
+            zstd_theirs: list[Measure] = []
+            for _ in range(args.runs):
+                zstd_ours.append(ours(registry, "bench/get-zstd", zstd, workdir, "rootfs"))
+                zstd_theirs.append(skopeo_oci(registry, "bench/get-zstd", zstd, workdir))
+            rows.append(("zstd rootfs: in", *summary(zstd_ours)))
+            rows.append(("zstd: skopeo copy oci: (download only)", *summary(zstd_theirs)))
     print()
     print(f"{'case':45} {'median s':>9} {'peak RSS MiB':>13} {'CPU s':>8}")
     for name, seconds, rss, cpu in rows:
@@ -331,6 +391,9 @@ def main() -> None:
             "oci_ratio": round(oci_ratio, 3),
         }
     )
+    if args.zstd:
+        results["zstd_ratio"] = round(rows[-2][1] / rows[-1][1], 3)
+        print(f"zstd ratio in/skopeo copy (download only) = {results['zstd_ratio']:.2f}")
     print(json.dumps(results))
     if not args.workdir:
         shutil.rmtree(workdir, ignore_errors=True)
