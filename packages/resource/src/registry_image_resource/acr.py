@@ -14,11 +14,14 @@ an error message, and it hands every token it obtains to ``log.add_secrets`` at 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from registry_image_resource.errors import AuthError, ResourceError
 from registry_image_resource.log import add_secrets
@@ -26,7 +29,7 @@ from registry_image_resource.models import Source
 from registry_image_resource.reference import parse_repository
 
 if TYPE_CHECKING:
-    import requests
+    from registry_image_resource.registry.transport import HTTP
 
 __all__ = ["ACR_USERNAME", "IMDS_TOKEN_URL", "Cloud", "authenticate", "cloud_for"]
 
@@ -34,7 +37,6 @@ _log = logging.getLogger("registry_image_resource")
 
 ACR_USERNAME = "00000000-0000-0000-0000-000000000000"
 IMDS_TOKEN_URL = "http://169.254.169.254/metadata/identity/oauth2/token"  # noqa: S105 (a URL)
-TIMEOUT = 30.0
 _PREFIX = "cannot authenticate with ACR"
 # Go's ``tenant=([^"&]+)`` (a query parameter in the realm), also accepting a quoted parameter.
 _TENANT = re.compile(r'tenant="?([^"&,]+)')
@@ -107,18 +109,32 @@ def authenticate(source: Source, *, env: dict[str, str] | None = None) -> Source
     return replace(source, username=ACR_USERNAME, password=refresh)
 
 
-def _session(source: Source, host: str) -> requests.Session:
-    from registry_image_resource.registry.transport import ConnectOptions, new_session, tls_context
+def _session(source: Source, host: str) -> HTTP:
+    from registry_image_resource.registry.transport import ConnectOptions, new_http, tls_context
 
     options = ConnectOptions(insecure=source.insecure, ca_certs=tuple(source.ca_certs))
-    return new_session(tls_context(options), registry=host, insecure=source.insecure)
+    return new_http(tls_context(options), registry=host, insecure=source.insecure)
 
 
-def _managed_identity_token(
-    session: requests.Session, cloud: Cloud, client_id: str, env: dict[str, str]
-) -> str:
+def _send(
+    session: HTTP, method: str, url: str, *, headers: dict[str, str] | None = None, body: str | None = None
+) -> tuple[int, Mapping[str, str], bytes]:
+    """``(status, headers, body)``; a connection failure raises ``_Unreachable`` with its reason."""
+    try:
+        response = session.request(method, url, headers=headers, body=body)
+    except Exception as err:  # urllib3's errors and OSError; nothing here may escape as a traceback
+        from registry_image_resource.registry.errors import describe_exception
+
+        raise _Unreachable(describe_exception(err)) from None
+    return response.status, response.headers, response.data
+
+
+class _Unreachable(Exception):
+    pass
+
+
+def _managed_identity_token(session: HTTP, cloud: Cloud, client_id: str, env: dict[str, str]) -> str:
     """An AD access token for ``cloud.scope`` (IMDS, or App Service when its variables are set)."""
-    import requests
 
     resource = cloud.scope.removesuffix("/.default")
     endpoint, header = env.get("IDENTITY_ENDPOINT", ""), env.get("IDENTITY_HEADER", "")
@@ -132,53 +148,47 @@ def _managed_identity_token(
         params["client_id"] = client_id
     step = "failed to acquire Azure AD token"
     try:
-        response = session.get(url, params=params, headers=headers, timeout=TIMEOUT)
-    except requests.RequestException as err:
-        raise AuthError(f"{_PREFIX}: {step}: GET {url}: {_reason(err)}") from None
-    if response.status_code != 200:
-        raise AuthError(f"{_PREFIX}: {step}: GET {url}: status {response.status_code}: {_snippet(response)}")
-    token = _json_field(response, "access_token")
+        status, _, body = _send(session, "GET", f"{url}?{urlencode(params)}", headers=headers)
+    except _Unreachable as err:
+        raise AuthError(f"{_PREFIX}: {step}: GET {url}: {err}") from None
+    if status != 200:
+        raise AuthError(f"{_PREFIX}: {step}: GET {url}: status {status}: {_snippet(body)}")
+    token = _json_field(body, "access_token")
     if not token:
         raise AuthError(f"{_PREFIX}: {step}: GET {url}: no access_token in the answer")
     add_secrets([token])
     return token
 
 
-def _discover_tenant(session: requests.Session, host: str, insecure: bool) -> str:
+def _discover_tenant(session: HTTP, host: str, insecure: bool) -> str:
     """The tenant named in the registry's ``Bearer`` challenge, else ``common`` (never an error)."""
-    import requests
-
     url = f"{'http' if insecure else 'https'}://{host}/v2/"
     try:
-        response = session.get(url, timeout=TIMEOUT)
-    except requests.RequestException as err:
-        _log.debug("ACR tenant discovery failed, using common: %s", _reason(err))
+        status, headers, _ = _send(session, "GET", url)
+    except _Unreachable as err:
+        _log.debug("ACR tenant discovery failed, using common: %s", err)
         return "common"
-    challenge = response.headers.get("WWW-Authenticate", "")
-    if response.status_code != 401 or not challenge.startswith("Bearer "):
+    challenge = headers.get("WWW-Authenticate", "")
+    if status != 401 or not challenge.startswith("Bearer "):
         return "common"
     match = _TENANT.search(challenge)
     return match.group(1) if match else "common"
 
 
-def _exchange(session: requests.Session, host: str, tenant: str, aad_token: str, insecure: bool) -> str:
+def _exchange(session: HTTP, host: str, tenant: str, aad_token: str, insecure: bool) -> str:
     """The ACR refresh token for the AD token (``POST /oauth2/exchange``)."""
-    import requests
-
     url = f"{'http' if insecure else 'https'}://{host}/oauth2/exchange"
     form = {"grant_type": "access_token", "service": host, "tenant": tenant, "access_token": aad_token}
     step = "failed to exchange token for ACR refresh token"
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
     try:
-        response = session.post(url, data=form, timeout=TIMEOUT)
-    except requests.RequestException as err:
-        raise AuthError(f"{_PREFIX}: {step}: POST {url}: {_reason(err)}") from None
-    if response.status_code != 200:
-        status = response.status_code
-        raise AuthError(
-            f"{_PREFIX}: {step}: ACR token exchange returned status {status}: {_snippet(response)}"
-        )
+        status, _, body = _send(session, "POST", url, headers=headers, body=urlencode(form))
+    except _Unreachable as err:
+        raise AuthError(f"{_PREFIX}: {step}: POST {url}: {err}") from None
+    if status != 200:
+        raise AuthError(f"{_PREFIX}: {step}: ACR token exchange returned status {status}: {_snippet(body)}")
     try:
-        document: Any = response.json()
+        document: Any = json.loads(body)
     except ValueError as err:
         raise AuthError(f"{_PREFIX}: {step}: failed to decode ACR token exchange response: {err}") from None
     refresh = document.get("refresh_token") if isinstance(document, dict) else None
@@ -188,20 +198,14 @@ def _exchange(session: requests.Session, host: str, tenant: str, aad_token: str,
     return refresh
 
 
-def _json_field(response: requests.Response, name: str) -> str:
+def _json_field(body: bytes, name: str) -> str:
     try:
-        document: Any = response.json()
+        document: Any = json.loads(body)
     except ValueError:
         return ""
     value = document.get(name) if isinstance(document, dict) else None
     return value if isinstance(value, str) else ""
 
 
-def _snippet(response: requests.Response) -> str:
-    return " ".join(response.content[:_SNIPPET].decode("utf-8", "replace").split())
-
-
-def _reason(err: Exception) -> str:
-    from registry_image_resource.registry.errors import describe_exception
-
-    return describe_exception(err)
+def _snippet(body: bytes) -> str:
+    return " ".join(body[:_SNIPPET].decode("utf-8", "replace").split())
