@@ -125,3 +125,23 @@ def test_request_log_records_method_path_query_status_and_masks_secrets(reg):
     assert "s3cret" not in repr(reg.requests.all())
     assert reg.requests.summary() == ["GET /v2/f/app/tags/list 200", "HEAD /v2/f/app/manifests/v9 404"]
     assert [r.path for r in reg.requests.find("HEAD", "/manifests/")] == ["/v2/f/app/manifests/v9"]
+
+
+def test_drop_request_cuts_an_upload_and_stores_nothing(reg):
+    data = b"u" * 100_000
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    fault = reg.faults.drop_request(1000, r"/blobs/uploads/.+", method="PUT")
+    location = requests.post(f"{reg.url}/v2/f/new/blobs/uploads/").headers["Location"]
+    with pytest.raises(requests.ConnectionError):
+        requests.put(location, params={"digest": digest}, data=data)
+    assert reg.faults.hits(fault) == 1
+    assert not reg.has_blob("f/new", digest)
+    # the session is untouched: the retry succeeds
+    assert requests.get(location).headers["Range"] == "0-0"
+    assert requests.put(location, params={"digest": digest}, data=data).status_code == 201
+    assert reg.requests.summary()[-4:] == [
+        "POST /v2/f/new/blobs/uploads/ 202",
+        f"PUT {location.split(reg.host)[1]} 0",
+        f"GET {location.split(reg.host)[1]} 204",
+        f"PUT {location.split(reg.host)[1]} 201",
+    ]

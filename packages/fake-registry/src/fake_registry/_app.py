@@ -18,7 +18,7 @@ from typing import BinaryIO
 from urllib.parse import parse_qs, quote, urlencode
 
 from fake_registry._auth import Authenticator, Scope
-from fake_registry._errors import RegistryError
+from fake_registry._errors import RegistryError, error_body
 from fake_registry._manifests import MAX_MANIFEST_SIZE, OCI_INDEX, OCI_MANIFEST, parse_manifest
 from fake_registry._names import check_digest, check_name, check_tag, digest_of
 from fake_registry._storage import Storage
@@ -348,10 +348,11 @@ class Registry:
                 raise RegistryError("DIGEST_INVALID", {}, has_detail=True)
             check_digest(digest)
             before = upload.size
-            upload.append(req.body)
             try:
+                upload.append(req.body)
                 self.storage.commit_upload(upload, digest)
-            except RegistryError:
+            except BaseException:
+                # a failed final PUT (bad digest, client gone mid-body) leaves the session as it was
                 upload.truncate(before)
                 raise
             return self._blob_created(req, name, digest)
@@ -383,13 +384,13 @@ class Registry:
 
 
 class _MultiError(RegistryError):
+    """Several errors in one answer (registry:2 lists every unknown blob of a manifest)."""
+
     def __init__(self, errors: list[RegistryError]) -> None:
         super().__init__(errors[0].code, errors[0].detail)
         self.errors = errors
 
     def body(self) -> bytes:
-        from fake_registry._errors import error_body
-
         return error_body(self.errors)
 
 

@@ -32,6 +32,8 @@ class Fault:
     - ``reset``: close the connection without answering.
     - ``drop_after``: send the headers (with the full ``Content-Length``) and only this many body
       bytes, then close the connection (a truncated download).
+    - ``drop_request_after``: read only this many bytes of the request body, then reset the
+      connection without answering (an upload cut off mid-way); nothing is stored.
     - ``corrupt_at``: flip the bits of the body byte at this offset (a corrupted download).
     - ``latency``: seconds to wait before answering.
     - ``quirks``: registry misbehaviours, any of ``no_digest_header`` (no
@@ -46,6 +48,7 @@ class Fault:
     retry_after: int | None = None
     reset: bool = False
     drop_after: int | None = None
+    drop_request_after: int | None = None
     corrupt_at: int | None = None
     latency: float = 0.0
     quirks: frozenset[str] = frozenset()
@@ -100,6 +103,12 @@ class Faults:
     def drop(self, after: int, path: str = "", *, method: str | None = None, times: int | None = 1) -> Fault:
         """Send headers and ``after`` body bytes, then close the connection."""
         return self.add(Fault(method, path, times, drop_after=after))
+
+    def drop_request(
+        self, after: int, path: str = "", *, method: str | None = None, times: int | None = 1
+    ) -> Fault:
+        """Read ``after`` bytes of the request body, then reset the connection unanswered."""
+        return self.add(Fault(method, path, times, drop_request_after=after))
 
     def corrupt(
         self, at: int = 0, path: str = "", *, method: str | None = None, times: int | None = 1

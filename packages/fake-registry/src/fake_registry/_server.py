@@ -254,6 +254,14 @@ def serve_request(
         record(err.status)
         _write(handler, error_response(err), None, method)
         return
+    if fault is not None and fault.drop_request_after is not None:
+        with contextlib.suppress(ConnectionError, ValueError, OSError):
+            left = fault.drop_request_after
+            while left > 0 and (data := body.read(min(65536, left))):
+                left -= len(data)
+        record(0)
+        _reset(handler)
+        return
     if fault is not None and "no_range" in fault.quirks:
         headers.pop("range", None)
     request = Request(method, path, query, headers, body, f"{scheme}://{host}", length)

@@ -160,8 +160,7 @@ class Upload:
 
     def truncate(self, size: int) -> None:
         """Roll back to ``size`` bytes (a failed final PUT must not leave its body behind)."""
-        assert self._file is not None
-        if size == self.size:
+        if self._file is None or size == self.size:
             return
         self._file.flush()
         self._file.truncate(size)
