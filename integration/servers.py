@@ -414,6 +414,17 @@ def docker_reachable() -> bool:
         client.close()
 
 
+def docker_has_bridge() -> bool:
+    """True when the engine has Docker's default ``bridge`` network (published ports work)."""
+    import docker
+
+    client = docker.from_env(timeout=10)
+    try:
+        return bool(client.networks.list(names=["bridge"]))
+    finally:
+        client.close()
+
+
 def registry_backend() -> str:
     """``docker`` or ``binary``: ``REGISTRY_BACKEND`` when set, else docker if reachable."""
     wanted = os.environ.get("REGISTRY_BACKEND", "auto").strip().lower()
@@ -503,9 +514,13 @@ def container_registry(workdir: Path, options: RegistryOptions) -> Iterator[Regi
     image = os.environ.get("REGISTRY_IMAGE", "registry:2")
     prepared = prepare_files(workdir, options)
     inner = "/etc/docker/registry"
+    # An engine without the default bridge (CI's: dockerd --bridge=none) cannot publish ports:
+    # the registry then shares the host's network and listens on a free loopback port itself.
+    host_network = not docker_has_bridge()
+    addr = f"127.0.0.1:{free_port()}" if host_network else f"0.0.0.0:{CONTAINER_PORT}"
     (prepared.config_dir / "config.yml").write_text(
         registry_config(
-            addr=f"0.0.0.0:{CONTAINER_PORT}",
+            addr=addr,
             config_dir=inner,
             users=bool(options.users),
             tls=bool(options.tls_hosts),
@@ -520,14 +535,20 @@ def container_registry(workdir: Path, options: RegistryOptions) -> Iterator[Regi
     container = container.with_command(f"{inner}/config.yml")
     if options.storage_dir is not None:
         container = container.with_volume_mapping(str(options.storage_dir), "/var/lib/registry", "rw")
-    # published on loopback only, on a port Docker picks (docker-py's (host_ip, host_port) form)
-    ports: dict[str, Any] = container.ports
-    ports[f"{CONTAINER_PORT}/tcp"] = ("127.0.0.1", None)
+    if host_network:
+        container = container.with_kwargs(network_mode="host")
+    else:
+        # published on loopback only, on a port Docker picks (docker-py's (host_ip, host_port) form)
+        ports: dict[str, Any] = container.ports
+        ports[f"{CONTAINER_PORT}/tcp"] = ("127.0.0.1", None)
     try:
         container.start()
-        host_ip = container.get_container_host_ip()
-        port = int(container.get_exposed_port(CONTAINER_PORT))
-        host = f"{host_ip}:{port}" if ":" not in host_ip else f"[{host_ip}]:{port}"
+        if host_network:
+            host = addr
+        else:
+            host_ip = container.get_container_host_ip()
+            port = int(container.get_exposed_port(CONTAINER_PORT))
+            host = f"{host_ip}:{port}" if ":" not in host_ip else f"[{host_ip}]:{port}"
         server = server_for(host, options, prepared, "docker")
 
         def stopped() -> str | None:
