@@ -84,6 +84,8 @@ def request_json(host: str, repo: str, **fields: object) -> bytes:
 def bench_tag_mode(host: str, runs: int) -> dict[str, float]:
     ours: list[float] = []
     theirs: list[float] = []
+    floor: list[float] = []
+    bare = [sys.executable, "-c", "import ssl"]
     ours_cpu: list[float] = []
     theirs_cpu: list[float] = []
     payload = request_json(host, "bench/tag", tag="latest")
@@ -93,11 +95,13 @@ def bench_tag_mode(host: str, runs: int) -> dict[str, float]:
     for _ in range(runs):
         ours.append(timed(check_command(), payload, ours_cpu))
         theirs.append(timed(skopeo, None, theirs_cpu))
+        floor.append(timed(bare))
     result = {
         "check_tag_s": statistics.median(ours),
         "skopeo_inspect_s": statistics.median(theirs),
         "check_tag_cpu_s": statistics.median(ours_cpu),
         "skopeo_inspect_cpu_s": statistics.median(theirs_cpu),
+        "python_ssl_s": statistics.median(floor),
     }
     result["ratio"] = result["check_tag_s"] / result["skopeo_inspect_s"]
     return result
@@ -190,6 +194,10 @@ def main() -> int:
     print(
         f"CPU (user+sys) per run:      {results['check_tag_cpu_s'] * 1000:7.1f} ms vs skopeo "
         f"{results['skopeo_inspect_cpu_s'] * 1000:.1f} ms"
+    )
+    print(
+        f"python -c 'import ssl':      {results['python_ssl_s'] * 1000:7.1f} ms "
+        f"(the floor for any Python check; check = {results['check_tag_s'] / results['python_ssl_s']:.2f}x it)"
     )
     print(f"load average at the end:     {os.getloadavg()[0]:7.2f} (on {os.cpu_count()} CPUs)")
     print(

@@ -578,6 +578,9 @@ class BlobReader(io.RawIOBase):
 
     def _finish(self) -> None:
         self._done = True
+        if self._response is not None and self._size is None:
+            # Read to the end: the connection can go back to the pool for the next blob.
+            self._response.release_conn()
         if self._size is not None and self._position != self._size:
             raise IntegrityError(
                 f"blob {self._digest}: size {self._position} does not match the expected size {self._size}"
