@@ -59,6 +59,8 @@ def test_route_host_to_another_upstream(fake_registry_factory):
     assert (r.status_code, r.headers["Docker-Content-Digest"]) == (200, image.digest)
     assert [x.host for x in other.requests.all()] == ["ghcr.io"]
     assert front.requests.all() == []
+    assert front.proxy.requests.summary() == ["GET /v2/team/app/manifests/v1 200"]
+    assert front.proxy.requests[0].host == "ghcr.io"
     upload = s.post("https://ghcr.io/v2/team/app/blobs/uploads/")
     assert upload.headers["Location"].startswith("https://ghcr.io/v2/team/app/blobs/uploads/")
     data = b"through the proxy"
@@ -91,3 +93,14 @@ def test_proxy_env_for_subprocesses(fake_registry_factory):
     env = reg.proxy.env()
     assert env["HTTPS_PROXY"] == env["https_proxy"] == reg.proxy.url
     assert env["SSL_CERT_FILE"] == str(reg.ca_file)
+
+
+def test_unreachable_upstream_is_502(fake_registry_factory):
+    front = fake_registry_factory(proxy=True)
+    dead = fake_registry_factory()
+    url = dead.url
+    dead.stop()
+    front.proxy.route("gone.example", url)
+    r = proxied(front).get("https://gone.example/v2/")
+    assert r.status_code == 502
+    assert front.proxy.requests.summary() == ["GET /v2/ 502"]

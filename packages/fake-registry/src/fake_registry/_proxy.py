@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 from urllib.parse import urlsplit
 
+from fake_registry._faults import LoggedRequest, RequestLog, masked_headers
 from fake_registry._server import IDLE_TIMEOUT, RegistryHandler, _body_reader, serve_request
 
 if TYPE_CHECKING:
@@ -78,6 +79,8 @@ class ImpersonationProxy:
         self._lock = threading.Lock()
         self._routes: dict[str, Upstream] = {}
         self.connects: list[str] = []
+        # Requests forwarded to routed upstreams (those answered here are in registry.requests).
+        self.requests = RequestLog()
         self._server = _ProxyServer((host, port), self)
         self._thread: threading.Thread | None = None
 
@@ -117,6 +120,7 @@ class ImpersonationProxy:
         with self._lock:
             self._routes.clear()
             self.connects.clear()
+        self.requests.clear()
 
     def upstream_for(self, host: str) -> Upstream:
         name = host.lower().rsplit(":", 1)[0] if not host.startswith("[") else host.lower()
@@ -183,7 +187,14 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             if upstream.url is None:
                 _TunnelHandler(tls, self.client_address, proxy.registry._server)
             else:
-                _ForwardHandler(tls, self.client_address, self.server, upstream, "https")
+                _ForwardHandler(
+                    tls,
+                    self.client_address,
+                    self.server,
+                    upstream=upstream,
+                    scheme="https",
+                    log=proxy.requests,
+                )
         finally:
             self.close_connection = True
             with contextlib.suppress(OSError):
@@ -198,7 +209,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             registry = proxy.registry
             serve_request(self, registry.registry, registry.faults, registry.requests, "http")
         else:
-            _forward_one(self, upstream, "http")
+            _forward_one(self, upstream, "http", proxy.requests)
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _plain
 
@@ -211,23 +222,33 @@ class _ForwardHandler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
 
     def __init__(
-        self, request: Any, client_address: Any, server: Any, upstream: Upstream, scheme: str
+        self,
+        request: Any,
+        client_address: Any,
+        server: Any,
+        *,
+        upstream: Upstream,
+        scheme: str,
+        log: RequestLog,
     ) -> None:
         self.upstream = upstream
         self.scheme = scheme
+        self.log = log
         super().__init__(request, client_address, server)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet."""
 
     def _forward(self) -> None:
-        _forward_one(self, self.upstream, self.scheme)
+        _forward_one(self, self.upstream, self.scheme, self.log)
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _forward
 
 
-def _forward_one(handler: BaseHTTPRequestHandler, upstream: Upstream, scheme: str) -> None:
+def _forward_one(handler: BaseHTTPRequestHandler, upstream: Upstream, scheme: str, log: RequestLog) -> None:
     assert upstream.url is not None
+    headers = list(handler.headers.items())
+    host = (handler.headers.get("Host") or urlsplit(handler.path).netloc).lower()
     target = urlsplit(upstream.url)
     port = target.port or (443 if target.scheme == "https" else 80)
     conn: http.client.HTTPConnection
@@ -256,6 +277,11 @@ def _forward_one(handler: BaseHTTPRequestHandler, upstream: Upstream, scheme: st
         if chunked:
             conn.send(b"0\r\n\r\n")
         response = conn.getresponse()
+        log.record(
+            LoggedRequest(
+                handler.command, path.path, path.query, masked_headers(headers), response.status, host
+            )
+        )
         handler.send_response(response.status, response.reason)
         resp_length = response.getheader("Content-Length")
         for key, value in response.getheaders():
@@ -271,6 +297,7 @@ def _forward_one(handler: BaseHTTPRequestHandler, upstream: Upstream, scheme: st
                 out.write(chunk)
         out.flush()
     except (OSError, http.client.HTTPException):
+        log.record(LoggedRequest(handler.command, path.path, path.query, masked_headers(headers), 502, host))
         handler.close_connection = True
         with contextlib.suppress(OSError):
             handler.send_error(502, "upstream unreachable")
