@@ -61,3 +61,16 @@ def test_concurrent_uploads_of_the_same_blob(fake_registry):
         t.join()
     assert results == [201] * 8
     assert fake_registry.blob("p/app", digest) == data
+
+
+def test_leftovers_of_a_crash_are_ignored_and_removed(tmp_path):
+    with FakeRegistry(storage=tmp_path) as reg:
+        digest = reg.push_blob("p/app", b"abc")
+    hexdigest = digest.split(":")[1]
+    leftover = tmp_path / "blobs" / "sha256" / hexdigest[:2] / f"{hexdigest}.1234.tmp"
+    leftover.write_bytes(b"partial")
+    (tmp_path / "_uploads" / "dead-upload").write_bytes(b"partial")
+    with FakeRegistry(storage=tmp_path) as reg:
+        assert reg.blob("p/app", digest) == b"abc"
+    assert not leftover.exists()
+    assert list((tmp_path / "_uploads").iterdir()) == []

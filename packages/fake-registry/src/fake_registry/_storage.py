@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from fake_registry._errors import RegistryError
-from fake_registry._names import HASHES, check_digest, check_name
+from fake_registry._names import DIGEST_RE, HASHES, check_digest, check_name
 
 CHUNK = 1 << 20
 
@@ -227,6 +227,9 @@ class Storage:
         for alg_dir in self._blob_dir.iterdir():
             for path in alg_dir.glob("*/*"):
                 digest = f"{alg_dir.name}:{path.name}"
+                if DIGEST_RE.fullmatch(digest) is None:  # a write cut short by a crash
+                    path.unlink()
+                    continue
                 self._blobs[digest] = Blob(digest, path.stat().st_size, path=path)
         repos = self.root / "repositories"
         if repos.is_dir():
