@@ -18,11 +18,12 @@ from urllib.parse import urlsplit
 from registry_image_resource.errors import AuthError, RegistryError, TransportError
 from registry_image_resource.registry import retry
 from registry_image_resource.registry.errors import describe_exception, registry_error
+from registry_image_resource.registry.http import is_retryable_exception, is_transport_failure
 from registry_image_resource.registry.retry import RETRY_STATUSES, Retryable, RetryPolicy
-from registry_image_resource.registry.transport import ConnectOptions, is_retryable_exception
+from registry_image_resource.registry.transport import ConnectOptions
 
 if TYPE_CHECKING:
-    from registry_image_resource.registry.transport import HTTP
+    from registry_image_resource.registry.http import HTTP
 
 
 class Challenge(NamedTuple):
@@ -243,7 +244,7 @@ class Authenticator:
             response = self._http.request("GET", url, headers=headers)
             body = response.data
         except Exception as err:
-            if not is_retryable_exception(err) and not _is_http_error(err):
+            if not is_retryable_exception(err) and not is_transport_failure(err):
                 raise
             reason = describe_exception(err)
             failure = TransportError(f"GET {realm}: fetching a token: {reason}")
@@ -267,9 +268,3 @@ class Authenticator:
         if not isinstance(token, str) or not token:
             raise RegistryError(f"GET {realm}: no token in bearer response", status=200)
         return token
-
-
-def _is_http_error(err: BaseException) -> bool:
-    from urllib3.exceptions import HTTPError
-
-    return isinstance(err, HTTPError | OSError)

@@ -26,6 +26,7 @@ from registry_image_resource.reference import Repository, plain_http_allowed
 from registry_image_resource.registry import retry
 from registry_image_resource.registry.auth import Authenticator, parse_challenges, pick_challenge, scope_for
 from registry_image_resource.registry.errors import describe_exception, registry_error
+from registry_image_resource.registry.http import HTTP, is_retryable_exception, is_transport_failure
 from registry_image_resource.registry.mediatypes import (
     ACCEPT,
     DOCKER_MANIFEST_V1_SIGNED,
@@ -33,18 +34,11 @@ from registry_image_resource.registry.mediatypes import (
     sha256_digest,
 )
 from registry_image_resource.registry.retry import RETRY_STATUSES, Retryable, RetryPolicy
-from registry_image_resource.registry.transport import (
-    HTTP,
-    ConnectOptions,
-    is_retryable_exception,
-    new_http,
-    tls_context,
-)
+from registry_image_resource.registry.transport import ConnectOptions, new_http, tls_context
 
 if TYPE_CHECKING:
-    from urllib3 import BaseHTTPResponse
-
     from registry_image_resource.models import Source
+    from registry_image_resource.registry.http import Response as BaseHTTPResponse
 
 __all__ = ["BlobReader", "ConnectOptions", "Manifest", "RegistryClient", "options_from_source"]
 
@@ -212,7 +206,7 @@ class RegistryClient:
                 if stream and response.status not in ok:
                     response.read()
             except Exception as err:
-                if not is_retryable_exception(err) and not _is_transport_failure(err):
+                if not is_retryable_exception(err) and not is_transport_failure(err):
                     raise
                 failure = TransportError(f"{method} {url}: {describe_exception(err)}")
                 if is_retryable_exception(err):
@@ -382,14 +376,8 @@ class RegistryClient:
 
 def _final_url(response: BaseHTTPResponse, url: str) -> str:
     """The URL that answered (after redirects), to resolve relative ``Location``/``Link`` against."""
-    final = response.url  # urllib3 may give only the path of the last URL requested
+    final = response.url  # the last URL requested, after redirects
     return urljoin(url, final) if final else url
-
-
-def _is_transport_failure(err: BaseException) -> bool:
-    from urllib3.exceptions import HTTPError
-
-    return isinstance(err, HTTPError | OSError)
 
 
 def _is_digest(ref: str) -> bool:
@@ -548,18 +536,17 @@ class BlobReader(io.RawIOBase):
         while True:
             assert self._response is not None
             try:
-                # Raw bytes as they arrive: urllib3's decoding read would fill the whole buffer and
-                # drop what it had when the connection breaks. No Accept-Encoding is sent, so the
-                # raw bytes are the blob.
+                # Raw bytes as they arrive (no Accept-Encoding is sent, so they are the blob); a
+                # break after some bytes returns those first and raises on the next read.
                 data = self._response.read(len(view), decode_content=False)
-            except Exception as err:  # urllib3 ProtocolError/ReadTimeoutError, OSError
+            except Exception as err:  # OSError, http.client.IncompleteRead and friends
                 if isinstance(err, ResourceError):
                     raise
                 self._resume(describe_exception(err))
                 continue
             if not data:
-                # A connection that breaks early raises above (urllib3 enforces Content-Length and
-                # chunk framing), so a clean EOF is the blob's end: check it.
+                # A connection that breaks early raises above (Content-Length and chunk framing
+                # are enforced), so a clean EOF is the blob's end: check it.
                 self._finish()
                 return 0
             count = len(data)

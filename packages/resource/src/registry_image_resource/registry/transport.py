@@ -3,9 +3,8 @@
 This module owns how connections are made (SPEC B.6.2, A.2.5, A.2.10): the system roots (read
 lazily) plus ``ca_certs``; an optional mTLS client certificate; ``insecure`` turning certificate
 verification off (with a warning); a connection pool big enough for concurrent lookups; proxies
-from the environment. It runs on urllib3 (requests' engine) without the requests layer, which
-costs more CPU per request than the HTTP exchange itself on loopback. It must never decide about
-retries, and never leave a private key on disk longer than it takes to load it.
+from the environment. The wire itself is ``http.py``. It must never decide about retries, and
+never leave a private key on disk longer than it takes to load it.
 """
 
 from __future__ import annotations
@@ -13,16 +12,22 @@ from __future__ import annotations
 import logging
 import os
 import ssl
-import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
 from registry_image_resource.errors import RequestError
+from registry_image_resource.registry.http import HTTP
 
-if TYPE_CHECKING:
-    import requests
-    from requests import PreparedRequest
-    from urllib3 import BaseHTTPResponse
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "HTTP",
+    "POOL_SIZE",
+    "READ_TIMEOUT",
+    "USER_AGENT",
+    "ConnectOptions",
+    "environment_proxies",
+    "new_http",
+    "tls_context",
+]
 
 _log = logging.getLogger("registry_image_resource")
 
@@ -173,183 +178,8 @@ def _bypass(url: str, proxies: dict[str, str]) -> bool:
     return False
 
 
-class HTTP:
-    """Pooled HTTP(S) to one registry (and its token endpoint), on urllib3 directly.
-
-    urllib3 is requests' own engine; using it without the requests layer halves the CPU spent per
-    request (a semver check sends hundreds) and keeps requests' import off the check path. TLS goes
-    through our ``context``; proxies come from one snapshot of ``HTTPS_PROXY``/``HTTP_PROXY``/
-    ``NO_PROXY`` (A.2.10); redirects are followed with ``Authorization`` dropped on a host change.
-    Thread-safe. It never retries by itself: ``retry.py`` decides that.
-    """
-
-    def __init__(self, context: ssl.SSLContext, *, insecure: bool) -> None:
-        import urllib3
-
-        self._urllib3 = urllib3
-        self._context = context
-        self._insecure = insecure
-        self._proxies = environment_proxies()
-        self._pool = urllib3.PoolManager(
-            num_pools=8, maxsize=POOL_SIZE, ssl_context=context, **self._tls_kw()
-        )
-        self._proxy_pools: dict[str, Any] = {}
-        self._lock = threading.Lock()
-        self._timeout = urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT)
-        self._retries = urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=10)
-        self.count = 0
-
-    def _tls_kw(self) -> dict[str, Any]:
-        return {"cert_reqs": "CERT_NONE" if self._insecure else "CERT_REQUIRED"}
-
-    def _manager(self, url: str) -> Any:
-        from urllib.parse import urlsplit
-
-        scheme = urlsplit(url).scheme
-        proxy = self._proxies.get(scheme) or self._proxies.get("all")
-        if not proxy or _bypass(url, self._proxies):
-            return self._pool
-        with self._lock:
-            manager = self._proxy_pools.get(proxy)
-            if manager is None:
-                manager = self._urllib3.ProxyManager(
-                    proxy, num_pools=8, maxsize=POOL_SIZE, ssl_context=self._context, **self._tls_kw()
-                )
-                self._proxy_pools[proxy] = manager
-            return manager
-
-    def request(
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: dict[str, str] | None = None,
-        body: Any = None,
-        stream: bool = False,
-    ) -> BaseHTTPResponse:
-        """An ``urllib3.BaseHTTPResponse``; unless ``stream`` its body is already read (``.data``)."""
-        sent = {"User-Agent": USER_AGENT, **(headers or {})}
-        with self._lock:
-            self.count += 1
-        response: BaseHTTPResponse = self._manager(url).request(
-            method,
-            url,
-            headers=sent,
-            body=body,
-            preload_content=not stream,
-            retries=self._retries,
-            timeout=self._timeout,
-        )
-        return response
-
-    def close(self) -> None:
-        self._pool.clear()
-        with self._lock:
-            for manager in self._proxy_pools.values():
-                manager.clear()
-
-
-def new_session(context: ssl.SSLContext, *, registry: str, insecure: bool) -> requests.Session:
-    """A requests session with the same TLS and proxy rules as ``HTTP``, for code that wants the
-    requests API (ACR's token calls). The registry client itself uses ``HTTP``."""
-    import requests
-    from requests.adapters import HTTPAdapter
-
-    class _ContextAdapter(HTTPAdapter):
-        """Uses our SSL context for every pool instead of requests' certifi-only default."""
-
-        def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **kw: Any) -> None:
-            kw["ssl_context"] = context
-            super().init_poolmanager(connections, maxsize, block, **kw)
-
-        def proxy_manager_for(self, proxy: str, **kw: Any) -> Any:
-            kw["ssl_context"] = context
-            return super().proxy_manager_for(proxy, **kw)
-
-        def build_connection_pool_key_attributes(
-            self, request: PreparedRequest, verify: Any, cert: Any = None
-        ) -> Any:
-            host, pool_params = super().build_connection_pool_key_attributes(request, verify, cert)
-            pool: dict[str, Any] = dict(pool_params)
-            for key in ("ca_certs", "ca_cert_dir", "cert_file", "key_file"):
-                pool.pop(key, None)
-            pool["ssl_context"] = context
-            pool["cert_reqs"] = "CERT_NONE" if insecure else "CERT_REQUIRED"
-            return host, pool
-
-        def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
-            # The context carries the roots and the client certificate; requests would otherwise
-            # point every connection at certifi's bundle again.
-            conn.cert_reqs = "CERT_NONE" if insecure else "CERT_REQUIRED"
-            conn.ca_certs = None
-            conn.ca_cert_dir = None
-
-    class _Session(requests.Session):
-        """Proxies from a snapshot of the environment taken once, not rescanned per request.
-
-        requests' ``trust_env`` walks the whole environment twice per request (``getproxies``);
-        with a few hundred lookups per check that costs more than the HTTP itself. The snapshot
-        honours ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY`` the same way (A.2.10). ``.netrc`` is
-        deliberately not read: credentials come from the source only.
-        """
-
-        def __init__(self, proxies: dict[str, str]) -> None:
-            super().__init__()
-            self.trust_env = False
-            self._env_proxies = proxies
-
-        def merge_environment_settings(
-            self, url: str | bytes | None, proxies: Any, stream: Any, verify: Any, cert: Any
-        ) -> Any:
-            wanted = dict(proxies or {})
-            text = url.decode() if isinstance(url, bytes) else (url or "")
-            if self._env_proxies and not _bypass(text, self._env_proxies):
-                for scheme, proxy in self._env_proxies.items():
-                    if scheme != "no":
-                        wanted.setdefault(scheme, proxy)
-            return super().merge_environment_settings(url, wanted, stream, verify, cert)
-
-    session = _Session(environment_proxies())
-    adapter = _ContextAdapter(pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=0)
-    session.mount("https://", adapter)
-    session.mount("http://", HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=0))
-    session.headers["User-Agent"] = USER_AGENT
-    session.verify = not insecure
-    if insecure:
-        _log.warning("insecure: TLS certificates of %s are not verified and plain HTTP is allowed", registry)
-        # We said it once above; urllib3 would otherwise warn on every request.
-        import urllib3
-        from urllib3.exceptions import InsecureRequestWarning
-
-        urllib3.disable_warnings(InsecureRequestWarning)
-    return session
-
-
 def new_http(context: ssl.SSLContext, *, registry: str, insecure: bool) -> HTTP:
     """The HTTP client for one registry; ``insecure`` is announced once (A.2.5)."""
     if insecure:
         _log.warning("insecure: TLS certificates of %s are not verified and plain HTTP is allowed", registry)
-        import urllib3
-        from urllib3.exceptions import InsecureRequestWarning
-
-        # We said it once above; urllib3 would otherwise warn on every request.
-        urllib3.disable_warnings(InsecureRequestWarning)
-    return HTTP(context, insecure=insecure)
-
-
-def is_retryable_exception(err: BaseException) -> bool:
-    """Connection refused or reset, timeouts, truncated bodies: yes. TLS failures: no."""
-    from urllib3.exceptions import (
-        MaxRetryError,
-        NewConnectionError,
-        ProtocolError,
-        ProxyError,
-        SSLError,
-        TimeoutError,
-    )
-
-    if isinstance(err, MaxRetryError) and err.reason is not None:
-        err = err.reason
-    if isinstance(err, SSLError):
-        return False
-    return isinstance(err, NewConnectionError | ProtocolError | ProxyError | TimeoutError | ConnectionError)
+    return HTTP(context, proxies=environment_proxies(), bypass=_bypass)
