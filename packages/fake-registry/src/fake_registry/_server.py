@@ -95,6 +95,17 @@ class _ChunkedBody:
         self._left = size
 
     def read(self, n: int = -1) -> bytes:
+        if self._left == 0 and not self.done:
+            self._next_chunk()
+        if not self.done and 0 < n <= self._left:
+            # the common case (a client's chunk covers the read): no copying into a buffer
+            data = self._rfile.read(n)
+            if not data:
+                raise ConnectionError("client closed the connection mid-body")
+            self._left -= len(data)
+            if self._left == 0:
+                self._rfile.readline(8)
+            return data
         out = bytearray()
         while not self.done and (n < 0 or len(out) < n):
             if self._left == 0:
