@@ -20,6 +20,7 @@ import pytest
 
 @dataclass
 class StubRequest:
+    client_port: int
     method: str
     path: str
     query: list[tuple[str, str]]
@@ -42,6 +43,8 @@ class Reply:
     cut_after: int | None = None
     # Close the connection without answering.
     reset: bool = False
+    # Answer, then close the connection without saying so (a keep-alive timeout on the server).
+    close_quietly: bool = False
 
 
 Handler = Callable[[StubRequest], Reply]
@@ -77,6 +80,7 @@ class StubServer:
                 body = self.rfile.read(length) if length else b""
                 parts = urlsplit(self.path)
                 request = StubRequest(
+                    self.client_address[1],
                     self.command,
                     parts.path,
                     parse_qsl(parts.query, keep_blank_values=True),
@@ -104,6 +108,9 @@ class StubServer:
                     self.close_connection = True
                     return
                 self.wfile.write(reply.body)
+                if reply.close_quietly:
+                    self.wfile.flush()
+                    self.close_connection = True
 
             do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _handle
 

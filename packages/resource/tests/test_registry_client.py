@@ -651,3 +651,43 @@ def test_open_blob_verifies_when_the_size_is_reached(stub_server):
     stub_server.route("GET", f"/v2/test/app/blobs/{wrong}", Reply(200, {}, b"hello"))
     with _connect(stub_server) as client, client.open_blob(wrong, 5) as reader, pytest.raises(IntegrityError):
         reader.readinto(bytearray(5))
+
+
+def test_connections_are_kept_alive(stub_server):
+    Reply = type(stub_server).reply_class
+    stub_server.route("HEAD", "/v2/test/app/manifests/.*", Reply(200, _manifest_headers()))
+    with _connect(stub_server) as client:
+        for tag in ("a", "b", "c"):
+            assert client.head_or_get_digest(tag) == MANIFEST_DIGEST
+    assert len({r.client_port for r in stub_server.seen("HEAD")}) == 1
+
+
+def test_a_connection_the_server_closed_is_replaced_silently(stub_server):
+    Reply = type(stub_server).reply_class
+    stub_server.route(
+        "HEAD", "/v2/test/app/manifests/.*", Reply(200, _manifest_headers(), close_quietly=True)
+    )
+    with _connect(stub_server) as client:
+        for tag in ("a", "b"):
+            assert client.head_or_get_digest(tag) == MANIFEST_DIGEST
+    assert len(stub_server.seen("HEAD")) == 2
+
+
+def test_blob_redirect_to_another_host_drops_authorization(stub_server, make_stub_server):
+    Reply = type(stub_server).reply_class
+    storage = make_stub_server(None)
+    storage.route("GET", "/bucket/blob", Reply(200, {}, BLOB))
+    expected = "Basic " + base64.b64encode(b"user:secret").decode()
+    stub_server.route("GET", "/v2/", Reply(401, {"WWW-Authenticate": 'Basic realm="r"'}))
+    stub_server.route(
+        "GET",
+        f"/v2/test/app/blobs/{BLOB_DIGEST}",
+        lambda r: (
+            Reply(307, {"Location": f"{storage.url}/bucket/blob"})
+            if r.headers.get("authorization") == expected
+            else Reply(401)
+        ),
+    )
+    with _connect(stub_server, ConnectOptions(username="user", password="secret")) as client:
+        assert client.fetch_blob(BLOB_DIGEST, len(BLOB)) == BLOB
+    assert "authorization" not in storage.seen("GET", "/bucket/blob")[0].headers
