@@ -174,8 +174,10 @@ def test_check_in_and_out_show_no_secret(
     put = run_resource("out", request, str(src), env=env)
     assert put.json["version"]["tag"] == "signed"
     assert_clean(put, secrets)
-    # The signing went through the proxy like every other call.
+    # The signing went through the proxy like every other call; the mirror, set but not for an ECR
+    # repository, was never contacted.
     assert f"{NOTARY_NAME}:443" in world.front.proxy.connects
+    assert not any(c.startswith("mirror.test") for c in world.front.proxy.connects)
 
 
 def test_a_failing_run_shows_no_secret(
