@@ -146,10 +146,22 @@ def _load_client_certificate(context: ssl.SSLContext, options: ConnectOptions, f
 
 
 def environment_proxies() -> dict[str, str]:
-    """``{"https": ..., "http": ..., "no": ...}`` from the environment (either case), read once."""
-    import urllib.request
+    """``{"https": ..., "http": ..., "no": ...}`` from ``*_proxy`` variables, read once.
 
-    return urllib.request.getproxies_environment()
+    The lower-case spelling wins over the upper-case one, as in urllib; ``REQUEST_METHOD`` (a CGI
+    environment) disables ``HTTP_PROXY``, which a client could set there. urllib.request itself
+    is not imported: it is heavy and nothing else on the check path needs it.
+    """
+    proxies: dict[str, str] = {}
+    for name, value in os.environ.items():
+        if value and name.upper().endswith("_PROXY") and name.upper() == name:
+            proxies[name[:-6].lower()] = value
+    for name, value in os.environ.items():
+        if value and name.lower().endswith("_proxy") and name.lower() == name:
+            proxies[name[:-6]] = value
+    if "REQUEST_METHOD" in os.environ:
+        proxies.pop("http", None)
+    return proxies
 
 
 def _bypass(url: str, proxies: dict[str, str]) -> bool:
