@@ -420,27 +420,35 @@ def _race(http: HTTP, registry: str) -> list[_Probe]:
     Returns the successful probe alone, or both failures (HTTPS first). Probes run in daemon
     threads so that a hanging HTTPS attempt can neither delay the answer nor the process's exit.
     """
-    import queue
+    arrived: list[_Probe] = []
+    ready = threading.Condition()
 
-    results: queue.Queue[_Probe] = queue.Queue()
+    def run(scheme: str) -> None:
+        probe = _probe(http, registry, scheme)
+        with ready:
+            arrived.append(probe)
+            ready.notify()
+
+    def next_result(timeout: float | None) -> _Probe | None:
+        with ready:
+            if not ready.wait_for(lambda: bool(arrived), timeout):
+                return None
+            return arrived.pop(0)
 
     def start(scheme: str) -> None:
-        thread = threading.Thread(target=lambda: results.put(_probe(http, registry, scheme)), daemon=True)
-        thread.start()
+        threading.Thread(target=run, args=(scheme,), daemon=True).start()
 
     start("https")
     done: dict[str, _Probe] = {}
-    try:
-        first = results.get(timeout=HTTP_FALLBACK_DELAY)
-    except queue.Empty:
-        pass
-    else:
+    first = next_result(HTTP_FALLBACK_DELAY)
+    if first is not None:
         if first.challenge is not None:
             return [first]
         done[first.scheme] = first
     start("http")
     while len(done) < 2:
-        probe = results.get()
+        probe = next_result(None)
+        assert probe is not None
         if probe.challenge is not None:
             return [probe]
         done[probe.scheme] = probe
