@@ -691,3 +691,41 @@ def test_blob_redirect_to_another_host_drops_authorization(stub_server, make_stu
     with _connect(stub_server, ConnectOptions(username="user", password="secret")) as client:
         assert client.fetch_blob(BLOB_DIGEST, len(BLOB)) == BLOB
     assert "authorization" not in storage.seen("GET", "/bucket/blob")[0].headers
+
+
+def test_proxy_credentials_are_sent_to_the_proxy(stub_server, monkeypatch):
+    Reply = type(stub_server).reply_class
+    stub_server.route("GET", "/v2/test/app/tags/list", Reply(200, {}, b'{"tags":["x"]}'))
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", f"http://pu:pp@{stub_server.host}")
+    monkeypatch.setenv("https_proxy", f"http://pu:pp@{stub_server.host}")  # no DNS for the HTTPS probe
+    repo = Repository("registry.invalid:5000", "test/app")
+    with RegistryClient.connect(repo, ConnectOptions(insecure=True), env=TEST_ENV) as client:
+        assert client.list_tags() == ["x"]
+    seen = stub_server.seen("GET", "/v2/test/app/tags/list")[0]
+    assert seen.headers["proxy-authorization"] == "Basic " + base64.b64encode(b"pu:pp").decode()
+
+
+def test_environment_proxies_lower_case_wins(monkeypatch):
+    from registry_image_resource.registry.transport import environment_proxies
+
+    for name in (
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "NO_PROXY",
+        "no_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://upper:1")
+    monkeypatch.setenv("https_proxy", "http://lower:2")
+    monkeypatch.setenv("NO_PROXY", "a.example")
+    monkeypatch.setenv("HTTP_PROXY", "")
+    assert {k: v for k, v in environment_proxies().items() if k in ("https", "http", "no")} == {
+        "https": "http://lower:2",
+        "no": "a.example",
+    }
