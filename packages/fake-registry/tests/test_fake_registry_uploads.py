@@ -157,3 +157,9 @@ def test_interrupted_upload_leaves_no_blob(fake_registry):
         )
     r = requests.get(f"{fake_registry.url}/v2/up/app/blobs/{DIGEST}")
     assert r.status_code == 404
+
+
+def test_post_with_digest_but_no_body_starts_a_session(fake_registry):
+    r = requests.post(f"{fake_registry.url}/v2/up/app/blobs/uploads/", params={"digest": DIGEST})
+    assert r.status_code == 202
+    assert requests.put(r.headers["Location"], params={"digest": DIGEST}, data=DATA).status_code == 201

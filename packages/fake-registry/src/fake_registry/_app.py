@@ -309,7 +309,9 @@ class Registry:
                 return self._blob_created(req, name, mount)
         digest = req.param("digest")
         upload = self.storage.start_upload(name)
-        if digest:
+        # A single-request upload needs a body; ``?digest=`` on an empty POST starts a session,
+        # as registry:2 does for every POST.
+        if digest and req.content_length != 0:
             with upload.lock:
                 try:
                     upload.append(req.body)
@@ -338,7 +340,10 @@ class Registry:
                     if match is None or int(match.group(1)) != upload.size:
                         return Response(
                             416,
-                            [*self._upload_headers(req, name, upload_id, upload.size)[1:]],
+                            [
+                                ("Content-Type", "application/json; charset=utf-8"),
+                                *self._upload_headers(req, name, upload_id, upload.size)[1:],
+                            ],
                             RegistryError("RANGE_INVALID", has_detail=False).body(),
                         )
                 upload.append(req.body)

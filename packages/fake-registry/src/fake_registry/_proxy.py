@@ -245,7 +245,11 @@ class _ForwardHandler(BaseHTTPRequestHandler):
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _forward
 
 
-def _forward_one(handler: BaseHTTPRequestHandler, upstream: Upstream, scheme: str, log: RequestLog) -> None:
+def _forward_one(
+    handler: BaseHTTPRequestHandler, upstream: Upstream, scheme: str, log: RequestLog | None = None
+) -> None:
+    """Forward one request to ``upstream`` and stream the answer back (``log`` records it)."""
+    log = log if log is not None else RequestLog()
     assert upstream.url is not None
     headers = list(handler.headers.items())
     host = (handler.headers.get("Host") or urlsplit(handler.path).netloc).lower()
