@@ -9,6 +9,7 @@ addresses, exactly as on an Azure VM, and nothing leaves loopback.
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -21,7 +22,6 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from fake_registry import FakeRegistry, File, build_image, write_oci_layout
-from fake_registry._proxy import Upstream, _forward_one  # the proxy's own forwarding, reused
 from integration.resource_cli import base_env, run_resource
 from integration.routing_worlds import proxy_env
 from integration.seed import push
@@ -86,6 +86,33 @@ def imds_handler(seen: Seen) -> type[BaseHTTPRequestHandler]:
     return Imds
 
 
+def forward(handler: BaseHTTPRequestHandler, upstream: str) -> None:
+    """Send the request on to the registry (plain HTTP, no Authorization) and relay its answer."""
+    target = urlsplit(upstream)
+    conn = http.client.HTTPConnection(target.hostname or "", target.port, timeout=60)
+    length = int(handler.headers.get("Content-Length") or 0)
+    body = handler.rfile.read(length) if length else None
+    skip = {"authorization", "connection", "content-length", "transfer-encoding"}
+    headers = {k: v for k, v in handler.headers.items() if k.lower() not in skip}
+    headers["X-Forwarded-Proto"] = "https"  # registry:2 then writes Location for the ACR name
+    try:
+        conn.request(handler.command, handler.path, body=body, headers=headers)
+        response = conn.getresponse()
+        data = response.read()
+        handler.send_response(response.status)
+        for key, value in response.getheaders():
+            if key.lower() not in ("connection", "transfer-encoding", "content-length", "date", "server"):
+                handler.send_header(key, value)
+        length_header = response.getheader("Content-Length")
+        head = handler.command == "HEAD"
+        handler.send_header("Content-Length", (length_header or "0") if head else str(len(data)))
+        handler.end_headers()
+        if handler.command != "HEAD":
+            handler.wfile.write(data)
+    finally:
+        conn.close()
+
+
 def acr_handler(seen: Seen, upstream: str) -> type[BaseHTTPRequestHandler]:
     """ACR's auth in front of a registry: exchange, Bearer token endpoint, and a checked forward."""
     challenge = f'Bearer realm="https://{ACR_HOST}/oauth2/token",service="{ACR_HOST}",tenant="{TENANT}"'
@@ -128,8 +155,7 @@ def acr_handler(seen: Seen, upstream: str) -> type[BaseHTTPRequestHandler]:
             if self.headers.get("Authorization") != f"Bearer {ACCESS_TOKEN}":
                 self.answer(401, {"errors": [{"code": "UNAUTHORIZED"}]}, {"WWW-Authenticate": challenge})
                 return
-            del self.headers["Authorization"]
-            _forward_one(self, Upstream(upstream), "https")
+            forward(self, upstream)
 
         do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = handle_any
 

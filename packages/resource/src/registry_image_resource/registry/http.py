@@ -41,6 +41,21 @@ def is_retryable_exception(err: BaseException) -> bool:
     return isinstance(err, OSError | http.client.HTTPException)
 
 
+class ProxyError(OSError):
+    """The proxy (``HTTPS_PROXY``/``HTTP_PROXY``) could not be reached or refused the tunnel; the
+    cause is chained. Its text never shows the proxy's URL, which may carry credentials."""
+
+
+def _connect(conn: http.client.HTTPConnection, proxy: str) -> None:
+    """Connect (through the proxy's tunnel for HTTPS); a failure before TLS starts is the proxy's."""
+    try:
+        conn.connect()
+    except OSError as err:
+        if proxy and not isinstance(err, ssl.SSLError | ssl.CertificateError):
+            raise ProxyError(*err.args) from err
+        raise
+
+
 class Response:
     """An answer: ``status``, ``headers`` (case-insensitive ``get``), ``url``, and the body as
     ``data`` (already read) or through ``read(amt)`` when streamed."""
@@ -211,7 +226,7 @@ class HTTP:
                 extra = getattr(conn, "_rir_proxy_headers", {})
             try:
                 if not reused:
-                    conn.connect()
+                    _connect(conn, proxy)
                     conn.sock.settimeout(READ_TIMEOUT)
                 conn.request(method, path, body=body, headers={**headers, **extra})
                 response = Response(self, key, conn, url)
