@@ -104,3 +104,32 @@ def test_unreachable_upstream_is_502(fake_registry_factory):
     r = proxied(front).get("https://gone.example/v2/")
     assert r.status_code == 502
     assert front.proxy.requests.summary() == ["GET /v2/ 502"]
+
+
+def test_forward_request_in_a_handler_of_your_own(fake_registry):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from fake_registry import forward_request
+
+    fake_registry.push_image("own/app", "v1")
+
+    class Front(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            forward_request(self, fake_registry.url, scheme="http")
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Front)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        r = requests.get(f"http://127.0.0.1:{server.server_port}/v2/own/app/tags/list")
+        assert r.json()["tags"] == ["v1"]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

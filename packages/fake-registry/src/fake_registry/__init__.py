@@ -30,6 +30,7 @@ from fake_registry._image import (
     build_layer,
     tar_bytes,
 )
+from fake_registry._proxy import ImpersonationProxy, forward_request
 from fake_registry._registry import FakeRegistry, StoredManifest
 from fake_registry._tls import CertificateAuthority
 from fake_registry._upload import UploadError, upload, write_oci_layout
@@ -47,6 +48,7 @@ __all__ = [
     "Hardlink",
     "Image",
     "ImageConfig",
+    "ImpersonationProxy",
     "Index",
     "Layer",
     "LoggedRequest",
@@ -60,6 +62,7 @@ __all__ = [
     "build_image",
     "build_index",
     "build_layer",
+    "forward_request",
     "tar_bytes",
     "upload",
     "write_oci_layout",

@@ -307,3 +307,20 @@ def _forward_one(
             handler.send_error(502, "upstream unreachable")
     finally:
         conn.close()
+
+
+def forward_request(
+    handler: BaseHTTPRequestHandler,
+    upstream: str,
+    *,
+    ca_file: str | Path | None = None,
+    scheme: str = "https",
+    log: RequestLog | None = None,
+) -> None:
+    """Forward the request ``handler`` is serving to ``upstream`` (``http(s)://HOST:PORT``) and
+    stream the answer back, keeping ``Host`` and adding ``X-Forwarded-Proto: scheme``.
+
+    The building block of the proxy's routes, public so a test can put its own
+    ``BaseHTTPRequestHandler`` (an auth front, a rewriting mirror) before a real registry.
+    """
+    _forward_one(handler, Upstream(upstream.rstrip("/"), str(ca_file) if ca_file else None), scheme, log)
