@@ -151,6 +151,7 @@ def assert_clean(result: Result, secrets: list[str]) -> None:
     assert leaked == []
 
 
+@pytest.mark.timeout(300)  # three whole runs, each through STS, ECR and the proxy
 def test_check_in_and_out_show_no_secret(
     world: EcrWorld, secret_source: dict[str, Any], repo_name: str, tmp_path: Path
 ) -> None:
