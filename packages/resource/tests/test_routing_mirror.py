@@ -90,3 +90,26 @@ def test_mirror_errors(repository: str, host: str, message: str) -> None:
     with pytest.raises(RequestError) as caught:
         mirror_attempt(source(repository, host=host))
     assert str(caught.value) == message
+
+
+def test_resolve_source_runs_ecr_then_acr(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    from registry_image_resource import acr, ecr
+    from registry_image_resource.routing import resolve_source
+
+    calls: list[str] = []
+
+    def fake_ecr(src: Source) -> Source:
+        calls.append(f"ecr:{src.repository}")
+        return replace(src, repository=f"1.dkr.ecr.r.amazonaws.com/{src.repository}", password="ecr")
+
+    def fake_acr(src: Source) -> Source:
+        calls.append(f"acr:{src.repository}")
+        return replace(src, username=acr.ACR_USERNAME, password="acr")
+
+    monkeypatch.setattr(ecr, "authenticate", fake_ecr)
+    monkeypatch.setattr(acr, "authenticate", fake_acr)
+    got = resolve_source(Source(repository="app", aws_region="r", azure_acr=True))
+    assert calls == ["ecr:app", "acr:1.dkr.ecr.r.amazonaws.com/app"]
+    assert (got.username, got.password) == (acr.ACR_USERNAME, "acr")
