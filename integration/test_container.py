@@ -82,6 +82,16 @@ def run_logged(argv: list[str], log: Path, *, timeout: float) -> None:
         pytest.fail(f"{' '.join(argv)} exited {result.returncode}:\n{tail}", pytrace=False)
 
 
+def pip_command(scratch: Path) -> list[str]:
+    """pip for this interpreter: its own, or (tox-uv envs have none) a throwaway venv's."""
+    pip = subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True, check=False)
+    if pip.returncode == 0:
+        return [sys.executable, "-m", "pip"]
+    venv = scratch / "venv"
+    run_logged([sys.executable, "-m", "venv", str(venv)], scratch / "venv.log", timeout=RUN_TIMEOUT)
+    return [str(venv / "bin" / "python"), "-m", "pip"]
+
+
 @pytest.fixture(scope="module")
 def build_context(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of what the Dockerfile needs, with the wheels for an offline build."""
@@ -93,9 +103,7 @@ def build_context(tmp_path_factory: pytest.TempPathFactory) -> Path:
     wheelhouse = context / "container" / "wheelhouse"
     run_logged(
         [
-            sys.executable,
-            "-m",
-            "pip",
+            *pip_command(tmp_path_factory.mktemp("pip")),
             "wheel",
             "--quiet",
             "--wheel-dir",
