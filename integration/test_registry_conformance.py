@@ -339,6 +339,9 @@ def s_tags_list(t: Target, repo: str) -> list[dict[str, Any]]:
 def s_catalog(t: Target, repo: str) -> list[dict[str, Any]]:
     s = t.session
     push_image(t, repo, IMAGE, "v1")
+    # A second repository, so that "one per page" has a next page whatever else the shared
+    # registry:2 holds (other test modules push into it too).
+    push_image(t, f"{repo}-second", IMAGE, "v1")
     names: list[str] = []
     url = f"{t.url}/v2/_catalog?n=1000"
     while url:
