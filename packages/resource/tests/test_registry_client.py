@@ -521,6 +521,14 @@ def test_tls_without_ca_certs_fails_verification(tls_stub_server):
     assert "certificate verify failed" in str(caught.value)
 
 
+def test_untrusted_tls_on_loopback_fails_at_once_without_retries(tls_stub_server, caplog):
+    # The plain-HTTP probe is reset by the TLS server; that must not make the certificate error transient.
+    with pytest.raises(TransportError) as caught:
+        _connect(tls_stub_server)
+    assert "gave up after" not in str(caught.value)
+    assert [r.getMessage() for r in caplog.records if "transient error" in r.getMessage()] == []
+
+
 def test_tls_insecure_skips_verification_with_a_warning(tls_stub_server, caplog):
     with _connect(tls_stub_server, ConnectOptions(insecure=True)) as client:
         assert client.base_url == f"https://{tls_stub_server.host}"

@@ -393,6 +393,7 @@ class _Probe(NamedTuple):
     challenge: str | None  # the WWW-Authenticate value ("" for none) when the ping succeeded
     error: str = ""
     transient: Retryable | None = None
+    answered: bool = False  # an HTTP status came back (the failure is the registry's own answer)
 
 
 def _probe(http: HTTP, registry: str, scheme: str) -> _Probe:
@@ -411,7 +412,7 @@ def _probe(http: HTTP, registry: str, scheme: str) -> _Probe:
     transient = None
     if response.status in RETRY_STATUSES:
         transient = Retryable(error, retry.parse_retry_after(response.headers.get("Retry-After")))
-    return _Probe(scheme, None, str(error), transient)
+    return _Probe(scheme, None, str(error), transient, answered=True)
 
 
 def _race(http: HTTP, registry: str) -> list[_Probe]:
@@ -468,9 +469,13 @@ def _ping(http: HTTP, registry: str, options: ConnectOptions, policy: RetryPolic
             if probe.challenge is not None:
                 return probe.scheme, probe.challenge
         joined = "; ".join(probe.error for probe in probes)
-        transient = next((probe.transient for probe in probes if probe.transient is not None), None)
-        if transient is not None:
-            raise Retryable(TransportError(joined), transient.retry_after)
+        # A registry that answered decides; otherwise retry only when no probe failed for good: a
+        # TLS registry with an untrusted certificate also resets the plain-HTTP probe, and that
+        # reset must not turn a certificate error into minutes of retries.
+        deciding = [probe for probe in probes if probe.answered] or probes
+        transients = [probe.transient for probe in deciding if probe.transient is not None]
+        if len(transients) == len(deciding):
+            raise Retryable(TransportError(joined), transients[0].retry_after)
         raise TransportError(joined)
 
     return retry.call(attempt, policy)
