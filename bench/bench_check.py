@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from integration.images import build_image  # noqa: E402
+from fake_registry import build_image  # noqa: E402
 from integration.servers import start_registry  # noqa: E402
 from registry_image_resource import check  # noqa: E402
 from registry_image_resource.models import CheckRequest, Source  # noqa: E402
@@ -47,14 +47,14 @@ def seed(host: str, tags: int) -> None:
         ("bench/semver", [f"1.{i // 10}.{i % 10}" for i in range(tags)]),
     ):
         with RegistryClient.connect(Repository(host, repo), ConnectOptions(), "push,pull") as client:
-            for blob in image.blobs():
-                client.upload_blob(blob.digest, len(blob.data), lambda data=blob.data: io.BytesIO(data))
-            manifest = json.loads(image.manifest.data)
+            for digest, data in image.blobs().items():
+                client.upload_blob(digest, len(data), lambda data=data: io.BytesIO(data))
+            manifest = json.loads(image.manifest)
             for name in names:
                 # A distinct manifest per tag (same blobs), so every tag is its own version.
                 manifest["annotations"] = {"bench.tag": name}
                 body = json.dumps(manifest, sort_keys=True).encode()
-                client.put_manifest(name, body, image.manifest.media_type)
+                client.put_manifest(name, body, image.media_type)
 
 
 def timed(command: list[str], stdin: bytes | None = None, cpu: list[float] | None = None) -> float:

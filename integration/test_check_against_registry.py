@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from integration.images import build_image, build_index
+from fake_registry import ImageConfig, build_image, build_index
 from integration.servers import RegistryServer
 from integration.test_check_registry_client import VARIANTS, image, push
 from registry_image_resource import check
@@ -187,14 +187,18 @@ def test_regex_mode_created_at_sort(plain: Repo) -> None:
 def test_regex_mode_created_at_sort_multi_arch(plain: Repo) -> None:
     first = build_index(
         [
-            build_image([{"x": b"1"}], architecture="amd64", created="2024-01-01T00:00:00Z"),
-            build_image([{"x": b"2"}], architecture="arm64", variant="v8", created="2020-01-01T00:00:00Z"),
+            build_image([{"x": b"1"}], ImageConfig(architecture="amd64", created="2024-01-01T00:00:00Z")),
+            build_image(
+                [{"x": b"2"}], ImageConfig(architecture="arm64", variant="v8", created="2020-01-01T00:00:00Z")
+            ),
         ]
     )
     second = build_index(
         [
-            build_image([{"x": b"3"}], architecture="amd64", created="2022-01-01T00:00:00Z"),
-            build_image([{"x": b"4"}], architecture="arm64", variant="v8", created="2023-01-01T00:00:00Z"),
+            build_image([{"x": b"3"}], ImageConfig(architecture="amd64", created="2022-01-01T00:00:00Z")),
+            build_image(
+                [{"x": b"4"}], ImageConfig(architecture="arm64", variant="v8", created="2023-01-01T00:00:00Z")
+            ),
         ]
     )
     push(plain.server, plain.name, first, "one")

@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from integration.images import Image, Index, build_image, build_index
+from fake_registry import Image, ImageConfig, Index, build_image, build_index, write_oci_layout
 from integration.servers import RegistryServer, skopeo_copy
 from registry_image_resource.errors import AuthError, IntegrityError, RegistryError, TransportError
 from registry_image_resource.reference import Repository
@@ -35,22 +35,25 @@ def connect(server: RegistryServer, repo: str, actions: str = "pull", **override
 
 def push(server: RegistryServer, repo: str, item: Image | Index, *tags: str) -> str:
     """Push an image or index with the resource's own client; returns its digest."""
-    images = item.images if isinstance(item, Index) else (item,)
+    images = item.children if isinstance(item, Index) else (item,)
     with connect(server, repo, "push,pull") as client:
         for image in images:
-            for blob in image.blobs():
-                if not client.blob_exists(blob.digest):
-                    client.upload_blob(blob.digest, len(blob.data), lambda data=blob.data: io.BytesIO(data))
-            client.put_manifest(image.digest, image.manifest.data, image.manifest.media_type)
+            assert isinstance(image, Image)
+            for digest, data in image.blobs().items():
+                if not client.blob_exists(digest):
+                    client.upload_blob(digest, len(data), lambda data=data: io.BytesIO(data))
+            client.put_manifest(image.digest, image.manifest, image.media_type)
         if isinstance(item, Index):
-            client.put_manifest(item.digest, item.manifest.data, item.manifest.media_type)
+            client.put_manifest(item.digest, item.manifest, item.media_type)
         for tag in tags:
-            client.put_manifest(tag, item.manifest.data, item.manifest.media_type)
+            client.put_manifest(tag, item.manifest, item.media_type)
     return item.digest
 
 
-def image(content: str, **kw) -> Image:
-    return build_image([{"content.txt": content.encode()}], **kw)
+def image(content: str, *, docker: bool = False, **config) -> Image:
+    return build_image(
+        [{"content.txt": content.encode()}], ImageConfig(**config), format="docker" if docker else "oci"
+    )
 
 
 @pytest.fixture(params=VARIANTS)
@@ -59,10 +62,8 @@ def server(request: pytest.FixtureRequest) -> RegistryServer:
 
 
 def test_head_manifest_pushed_by_skopeo(server: RegistryServer, repo_name: str, tmp_path) -> None:
-    from integration.images import write_oci_layout
-
     built = image("skopeo")
-    layout = write_oci_layout(tmp_path / "layout", {"v1": built})
+    layout = write_oci_layout(built, tmp_path / "layout", "v1")
     skopeo_copy(
         f"oci:{layout}:v1", f"docker://{server.repository(repo_name)}:v1", *server.skopeo_args("dest")
     )
@@ -80,12 +81,12 @@ def test_push_and_read_back(server: RegistryServer, repo_name: str) -> None:
         assert (manifest.digest, manifest.media_type, manifest.body) == (
             built.digest,
             OCI_MANIFEST,
-            built.manifest.data,
+            built.manifest,
         )
-        layer = built.layers[0].blob
+        layer = built.layers[0]
         with client.open_blob(layer.digest, len(layer.data)) as reader:
             assert reader.read() == layer.data
-        assert client.fetch_blob(built.config.digest) == built.config.data
+        assert client.fetch_blob(built.config_digest) == built.config
         assert client.list_tags() == ["1.0"]
 
 
@@ -115,14 +116,14 @@ def test_mount_blob_from_another_repository(server: RegistryServer, repo_name: s
     push(server, repo_name, built, "x")
     target = repo_name + "-copy"
     with connect(server, target, "push,pull") as client:
-        assert client.mount_blob(built.config.digest, Repository(server.host, repo_name)) is True
-        assert client.blob_exists(built.config.digest) is True
+        assert client.mount_blob(built.config_digest, Repository(server.host, repo_name)) is True
+        assert client.blob_exists(built.config_digest) is True
 
 
 def test_put_manifest_with_missing_blob_names_the_code(registry: RegistryServer, repo_name: str) -> None:
     built = image("no blobs")
     with connect(registry, repo_name, "push,pull") as client, pytest.raises(RegistryError) as caught:
-        client.put_manifest("x", built.manifest.data, built.manifest.media_type)
+        client.put_manifest("x", built.manifest, built.media_type)
     assert caught.value.status == 400
     assert caught.value.code == "MANIFEST_BLOB_UNKNOWN"
     assert str(caught.value).startswith(
@@ -140,7 +141,7 @@ def test_upload_with_wrong_digest_is_refused(registry: RegistryServer, repo_name
 def test_blob_digest_is_verified(registry: RegistryServer, repo_name: str) -> None:
     built = image("verify")
     push(registry, repo_name, built, "x")
-    layer = built.layers[0].blob
+    layer = built.layers[0]
     with connect(registry, repo_name) as client:
         reader = client.open_blob(layer.digest, len(layer.data) + 1)
         with pytest.raises(IntegrityError) as caught:

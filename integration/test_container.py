@@ -31,8 +31,8 @@ from typing import Any
 
 import pytest
 
+from fake_registry import Dir, File, Image, ImageConfig, Symlink, build_image, write_oci_layout
 from integration import servers
-from integration.images import Dir, File, Image, Symlink, build_image, write_oci_layout
 from integration.servers import RegistryServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -219,8 +219,7 @@ def tiny_image() -> Image:
             },
             {"etc/motd": b"layer two\n"},
         ],
-        cmd=["/bin/sh"],
-        labels={"org.example.test": "container"},
+        ImageConfig(cmd=["/bin/sh"], labels={"org.example.test": "container"}),
     )
 
 
@@ -237,7 +236,7 @@ def pushed(
 ) -> Pushed:
     """``out`` of an OCI layout (one image, so its index is what gets pushed) as tag ``v1``."""
     src = tmp_path_factory.mktemp("put")
-    layout = write_oci_layout(src / "image", {"v1": tiny_image()})
+    layout = write_oci_layout(tiny_image(), src / "image", "v1")
     repository = registry.repository(f"test/container-{secrets.token_hex(4)}")
     request = {"source": {"repository": repository, "tag": "v1"}, "params": {"image": "image"}}
     out = run_resource(docker, resource_image, "out", request, src)

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from integration.images import build_image, build_index, write_blob, write_docker_archive
+from fake_registry import ImageConfig, build_image, build_index, write_blobs, write_docker_archive
 from integration.notary_servers import notary_server
 from integration.servers import RegistryServer, ServerUnavailable, run_tool
 from notary_stub import NotaryClient, Target
@@ -100,14 +100,14 @@ def secrets_in(source: dict[str, Any]) -> list[str]:
 
 
 def small_image(name: str, architecture: str = "amd64"):
-    return build_image([{"etc/name": name.encode()}], architecture=architecture)
+    return build_image([{"etc/name": name.encode()}], ImageConfig(architecture=architecture))
 
 
 def test_out_signs_every_pushed_tag(registry, repo_name, stub, tmp_path):
     client = NotaryClient(tmp_path / "notary", stub.url, ca_file=stub.ca_file, passphrase=PASSPHRASE)
     source = trust_source(registry, repo_name, stub.url, targets_key(client))
     source["ca_certs"] = [stub.ca_pem]
-    write_docker_archive(tmp_path / "image.tar", small_image("one"), ["app:1"])
+    write_docker_archive(small_image("one"), tmp_path / "image.tar", ["app:1"])
     result = run_out(tmp_path, source, {"image": "image.tar", "version": "1.2.3"})
     assert result.returncode == 0, result.stderr
     digest = json.loads(result.stdout)["version"]["digest"]
@@ -131,19 +131,18 @@ def test_a_multi_arch_push_signs_the_index(registry, repo_name, stub, tmp_path):
     index = build_index([amd, arm])
     layout = tmp_path / "layout"
     for item in (amd, arm):
-        for blob in [*item.blobs(), item.manifest]:
-            write_blob(layout, blob)
-    (layout / "index.json").write_bytes(index.manifest.data)
+        write_blobs(item, layout)
+    (layout / "index.json").write_bytes(index.manifest)
     (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
     result = run_out(tmp_path, source, {"image": "layout"})
     assert result.returncode == 0, result.stderr
     digest = json.loads(result.stdout)["version"]["digest"]
-    assert digest == "sha256:" + hashlib.sha256(index.manifest.data).hexdigest()
+    assert digest == "sha256:" + hashlib.sha256(index.manifest).hexdigest()
     reader = NotaryClient(
         tmp_path / "reader", stub.url, ca_file=stub.ca_file, username=NOTARY_USER, password=NOTARY_PASSWORD
     )
     assert reader.list_targets(registry.repository(repo_name)) == [
-        Target("latest", digest.removeprefix("sha256:"), len(index.manifest.data), "targets")
+        Target("latest", digest.removeprefix("sha256:"), len(index.manifest), "targets")
     ]
 
 
@@ -154,7 +153,7 @@ def test_a_signing_failure_fails_the_put_and_says_the_image_was_pushed(registry,
     )
     source["ca_certs"] = [stub.ca_pem]
     image = small_image("one")
-    write_docker_archive(tmp_path / "image.tar", image, ["app:1"])
+    write_docker_archive(image, tmp_path / "image.tar", ["app:1"])
     result = run_out(tmp_path, source, {"image": "image.tar"})
     assert (result.returncode, result.stdout) == (1, "")
     last = result.stderr.strip().splitlines()[-1]
@@ -184,7 +183,7 @@ def test_out_signs_against_the_real_notary_server(registry, repo_name, real_nota
     )
     source = trust_source(registry, repo_name, real_notary.url, targets_key(client), username="", password="")
     source["ca_certs"] = [real_notary.ca_pem]
-    write_docker_archive(tmp_path / "image.tar", small_image("real"), ["app:1"])
+    write_docker_archive(small_image("real"), tmp_path / "image.tar", ["app:1"])
     result = run_out(tmp_path, source, {"image": "image.tar", "version": "2.0.0"})
     assert result.returncode == 0, result.stderr
     digest = json.loads(result.stdout)["version"]["digest"]
@@ -208,7 +207,7 @@ def test_other_signing_failures_through_the_cli(registry, repo_name, stub, tmp_p
     }[case]
     source = trust_source(registry, repo_name, stub.url, key, **overrides)
     source["ca_certs"] = [stub.ca_pem]
-    write_docker_archive(tmp_path / "image.tar", small_image("one"), ["app:1"])
+    write_docker_archive(small_image("one"), tmp_path / "image.tar", ["app:1"])
     result = run_out(tmp_path, source, {"image": "image.tar"})
     assert (result.returncode, result.stdout) == (1, "")
     last = result.stderr.strip().splitlines()[-1]

@@ -13,22 +13,23 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
-from integration.images import (
-    DOCKER_LIST,
+from fake_registry import (
     Image,
+    ImageConfig,
     build_image,
     build_index,
     decompress,
-    write_blob,
+    write_blobs,
     write_docker_archive,
     write_oci_layout,
 )
 from integration.servers import RegistryServer, run_tool, skopeo_copy
 
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 VARIANTS = ["registry", "auth_registry"]
 
 
@@ -86,16 +87,18 @@ def skopeo_creds(server: RegistryServer) -> list[str]:
 
 
 def push_with_skopeo(server: RegistryServer, repo: str, tag: str, image: Image, workdir: Path) -> None:
-    layout = write_oci_layout(workdir / f"seed-{tag}", {tag: image})
+    layout = write_oci_layout(image, workdir / f"seed-{tag}", tag)
     skopeo_copy(
         f"oci:{layout}:{tag}", f"docker://{server.repository(repo)}:{tag}", *server.skopeo_args("dest")
     )
 
 
-def small_image(name: str = "one", architecture: str = "amd64", compression: str = "gzip") -> Image:
+def small_image(
+    name: str = "one", architecture: str = "amd64", compression: Literal["gzip", "zstd", "none"] = "gzip"
+) -> Image:
     return build_image(
         [{"etc/name": name.encode()}, {"bin/tool": b"#!/bin/sh\necho " + name.encode() + b"\n"}],
-        architecture=architecture,
+        ImageConfig(architecture=architecture),
         compression=compression,
     )
 
@@ -109,13 +112,13 @@ def server(request: pytest.FixtureRequest) -> RegistryServer:
 def expected_docker_manifest(image: Image) -> bytes:
     layers = ",".join(
         '{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip",'
-        f'"size":{layer.blob.size},"digest":"{layer.blob.digest}"}}'
+        f'"size":{layer.size},"digest":"{layer.digest}"}}'
         for layer in image.layers
     )
     return (
         '{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json",'
         '"config":{"mediaType":"application/vnd.docker.container.image.v1+json",'
-        f'"size":{image.config.size},"digest":"{image.config.digest}"}},"layers":[{layers}]}}'
+        f'"size":{len(image.config)},"digest":"{image.config_digest}"}},"layers":[{layers}]}}'
     ).encode()
 
 
@@ -126,7 +129,7 @@ def test_docker_save_tarball_with_plain_layers(
     server: RegistryServer, repo_name: str, tmp_path: Path
 ) -> None:
     image = small_image()
-    write_docker_archive(tmp_path / "image" / "image.tar", image, ["app:1"])
+    write_docker_archive(image, tmp_path / "image" / "image.tar", ["app:1"])
     answer = out(
         tmp_path, source_for(server, repo_name, tag="latest"), {"image": "image/*.tar", "version": "1.0"}
     )
@@ -140,7 +143,7 @@ def test_docker_save_tarball_with_plain_layers(
             {"name": "tags", "value": "latest 1.0.0"},
         ],
     }
-    assert manifest["config"]["digest"] == image.config.digest
+    assert manifest["config"]["digest"] == image.config_digest
     assert [layer["mediaType"] for layer in manifest["layers"]] == [
         "application/vnd.docker.image.rootfs.diff.tar.gzip"
     ] * 2
@@ -152,7 +155,7 @@ def test_docker_save_tarball_with_compressed_layers_has_ggcr_digest(
     registry: RegistryServer, repo_name: str, tmp_path: Path
 ) -> None:
     image = small_image()
-    write_docker_archive(tmp_path / "image.tar", image, compressed=True)
+    write_docker_archive(image, tmp_path / "image.tar", compressed=True)
     answer = out(tmp_path, source_for(registry, repo_name, tag="v1"), {"image": "image.tar"})
 
     expected = expected_docker_manifest(image)
@@ -162,7 +165,7 @@ def test_docker_save_tarball_with_compressed_layers_has_ggcr_digest(
 
 def test_docker_save_zstd_layers(registry: RegistryServer, repo_name: str, tmp_path: Path) -> None:
     image = small_image(compression="zstd")
-    write_docker_archive(tmp_path / "image.tar", image, compressed=True)
+    write_docker_archive(image, tmp_path / "image.tar", compressed=True)
     answer = out(tmp_path, source_for(registry, repo_name, tag="z"), {"image": "image.tar"})
     assert answer["version"]["digest"] == sha(expected_docker_manifest(image))
     assert raw_manifest(registry, repo_name, "z") == expected_docker_manifest(image)
@@ -170,23 +173,23 @@ def test_docker_save_zstd_layers(registry: RegistryServer, repo_name: str, tmp_p
 
 def test_oci_layout_single_image(server: RegistryServer, repo_name: str, tmp_path: Path) -> None:
     image = small_image()
-    layout = write_oci_layout(tmp_path / "layout", {"latest": image})
+    layout = write_oci_layout(image, tmp_path / "layout", "latest")
     index = (layout / "index.json").read_bytes()
     answer = out(tmp_path, source_for(server, repo_name, tag="latest"), {"image": "layout"})
 
     assert answer["version"] == {"tag": "latest", "digest": sha(index)}
     assert raw_manifest(server, repo_name, "latest") == index
-    assert raw_manifest(server, repo_name, image.digest) == image.manifest.data
+    assert raw_manifest(server, repo_name, image.digest) == image.manifest
 
 
 def test_oci_layout_single_image_digest(server: RegistryServer, repo_name: str, tmp_path: Path) -> None:
     image = small_image()
-    layout = write_oci_layout(tmp_path / "layout", {"latest": image})
+    layout = write_oci_layout(image, tmp_path / "layout", "latest")
     (layout / "single-image-digest").write_text(image.digest)
     answer = out(tmp_path, source_for(server, repo_name, tag="only"), {"image": "layout"})
 
     assert answer["version"] == {"tag": "only", "digest": image.digest}
-    assert raw_manifest(server, repo_name, "only") == image.manifest.data
+    assert raw_manifest(server, repo_name, "only") == image.manifest
 
 
 def test_oci_layout_multi_platform_index(server: RegistryServer, repo_name: str, tmp_path: Path) -> None:
@@ -194,28 +197,27 @@ def test_oci_layout_multi_platform_index(server: RegistryServer, repo_name: str,
     index = build_index([amd, arm])
     layout = tmp_path / "layout"
     for item in (amd, arm):
-        for blob in [*item.blobs(), item.manifest]:
-            write_blob(layout, blob)
-    (layout / "index.json").write_bytes(index.manifest.data)
+        write_blobs(item, layout)
+    (layout / "index.json").write_bytes(index.manifest)
     answer = out(tmp_path, source_for(server, repo_name, tag="multi"), {"image": "layout"})
 
     assert answer["version"] == {"tag": "multi", "digest": index.digest}
-    assert raw_manifest(server, repo_name, "multi") == index.manifest.data
-    assert raw_manifest(server, repo_name, amd.digest) == amd.manifest.data
-    assert raw_manifest(server, repo_name, arm.digest) == arm.manifest.data
+    assert raw_manifest(server, repo_name, "multi") == index.manifest
+    assert raw_manifest(server, repo_name, amd.digest) == amd.manifest
+    assert raw_manifest(server, repo_name, arm.digest) == arm.manifest
 
 
 def test_oci_layout_nested_index_is_unwrapped(
     registry: RegistryServer, repo_name: str, tmp_path: Path
 ) -> None:
     amd, arm = small_image("amd", "amd64"), small_image("arm", "arm64")
-    index = build_index([amd, arm], docker=True)
-    write_oci_layout(tmp_path / "layout", {"multi": index})
+    index = build_index([amd, arm], format="docker")
+    write_oci_layout(index, tmp_path / "layout", "multi")
     answer = out(tmp_path, source_for(registry, repo_name, tag="multi"), {"image": "layout"})
 
     assert answer["version"]["digest"] == index.digest
     raw = raw_manifest(registry, repo_name, "multi")
-    assert raw == index.manifest.data
+    assert raw == index.manifest
     assert json.loads(raw)["mediaType"] == DOCKER_LIST
     inspect = run_tool(
         "skopeo",
@@ -232,20 +234,20 @@ def test_oci_layout_tarball(registry: RegistryServer, repo_name: str, tmp_path: 
     import tarfile
 
     image = small_image()
-    layout = write_oci_layout(tmp_path / "layout", {"latest": image})
+    layout = write_oci_layout(image, tmp_path / "layout", "latest")
     (tmp_path / "src").mkdir()
     with tarfile.open(tmp_path / "src" / "layout.tar", "w") as tar:
         tar.add(layout, arcname=".")
     answer = out(tmp_path / "src", source_for(registry, repo_name, tag="t"), {"image": "layout.tar"})
     assert answer["version"]["digest"] == sha((layout / "index.json").read_bytes())
-    assert raw_manifest(registry, repo_name, image.digest) == image.manifest.data
+    assert raw_manifest(registry, repo_name, image.digest) == image.manifest
 
 
 # --- tags ------------------------------------------------------------------------------------
 
 
 def test_additional_tags_with_prefix(server: RegistryServer, repo_name: str, tmp_path: Path) -> None:
-    write_oci_layout(tmp_path / "layout", {"latest": small_image()})
+    write_oci_layout(small_image(), tmp_path / "layout", "latest")
     (tmp_path / "tags").write_text("a b\nc a\n")
     answer = out(
         tmp_path,
@@ -281,7 +283,7 @@ def test_bump_aliases(
     seed = small_image("seed")
     for tag in existing:
         push_with_skopeo(registry, repo_name, tag, seed, tmp_path)
-    write_oci_layout(tmp_path / "layout", {"latest": small_image()})
+    write_oci_layout(small_image(), tmp_path / "layout", "latest")
     source = source_for(registry, repo_name, **({"variant": variant} if variant else {}))
     answer = out(tmp_path, source, {"image": "layout", "version": version, "bump_aliases": True})
 
@@ -291,7 +293,7 @@ def test_bump_aliases(
 
 def test_bump_aliases_with_auth(auth_registry: RegistryServer, repo_name: str, tmp_path: Path) -> None:
     push_with_skopeo(auth_registry, repo_name, "1.3.0", small_image("seed"), tmp_path)
-    write_oci_layout(tmp_path / "layout", {"latest": small_image()})
+    write_oci_layout(small_image(), tmp_path / "layout", "latest")
     out(
         tmp_path,
         source_for(auth_registry, repo_name),
@@ -351,7 +353,7 @@ def test_plain_layer_push_decompresses_to_the_original(
     registry: RegistryServer, repo_name: str, tmp_path: Path
 ) -> None:
     image = small_image()
-    write_docker_archive(tmp_path / "image.tar", image)
+    write_docker_archive(image, tmp_path / "image.tar")
     out(tmp_path, source_for(registry, repo_name, tag="t"), {"image": "image.tar"})
     copied = tmp_path / "copied"
     skopeo_copy(
@@ -360,7 +362,7 @@ def test_plain_layer_push_decompresses_to_the_original(
     manifest = json.loads(raw_manifest(registry, repo_name, "t"))
     for layer, original in zip(manifest["layers"], image.layers, strict=True):
         blob = (copied / "blobs" / "sha256" / layer["digest"][7:]).read_bytes()
-        assert decompress_gzip(blob) == decompress(original.blob)
+        assert decompress_gzip(blob) == decompress(original)
 
 
 def decompress_gzip(data: bytes) -> bytes:
@@ -371,9 +373,9 @@ def decompress_gzip(data: bytes) -> bytes:
 
 def test_tls_registry_with_ca_certs(tls_registry: RegistryServer, repo_name: str, tmp_path: Path) -> None:
     image = small_image()
-    write_oci_layout(tmp_path / "layout", {"latest": image})
+    write_oci_layout(image, tmp_path / "layout", "latest")
     (tmp_path / "layout" / "single-image-digest").write_text(image.digest)
     source = source_for(tls_registry, repo_name, tag="secure", ca_certs=[tls_registry.ca_pem])
     answer = out(tmp_path, source, {"image": "layout"})
     assert answer["version"] == {"tag": "secure", "digest": image.digest}
-    assert raw_manifest(tls_registry, repo_name, "secure") == image.manifest.data
+    assert raw_manifest(tls_registry, repo_name, "secure") == image.manifest

@@ -11,8 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fake_registry import FakeRegistry
-from integration.images import Image, Index, build_image, build_index, write_oci_layout
+from fake_registry import FakeRegistry, Image, ImageConfig, Index, build_image, build_index, write_oci_layout
 from integration.servers import RegistryServer, run_tool, skopeo_copy
 
 
@@ -32,12 +31,13 @@ def run_resource(command: str, directory: Path, request: dict[str, Any]) -> subp
 
 def image(name: str, architecture: str = "amd64") -> Image:
     return build_image(
-        [{"etc/name": name.encode()}, {"usr/share/" + name: b"x" * 5000}], architecture=architecture
+        [{"etc/name": name.encode()}, {"usr/share/" + name: b"x" * 5000}],
+        ImageConfig(architecture=architecture),
     )
 
 
 def seed(server: RegistryServer, repo: str, tag: str, item: Image | Index, workdir: Path) -> None:
-    layout = write_oci_layout(workdir / "seed", {tag: item})
+    layout = write_oci_layout(item, workdir / "seed", tag)
     skopeo_copy(
         f"oci:{layout}:{tag}",
         f"docker://{server.repository(repo)}:{tag}",
@@ -86,7 +86,7 @@ def test_get_oci_layout_then_put_keeps_the_index_digest(
     answer, stderr = get_then_put(registry, repo_name, repo_name + "-copy", "multi", index.digest, tmp_path)
 
     assert answer["version"] == {"tag": "multi", "digest": index.digest}
-    assert raw_manifest(registry, registry.repository(repo_name + "-copy") + ":multi") == index.manifest.data
+    assert raw_manifest(registry, registry.repository(repo_name + "-copy") + ":multi") == index.manifest
     # Every blob came from the repository `in` read (its `repository` file): mounted, none uploaded.
     assert "pushed blob:" not in stderr
     assert stderr.count("mounted blob:") == 6
@@ -101,12 +101,12 @@ def test_get_oci_layout_then_put_keeps_the_image_digest(
     answer, _ = get_then_put(registry, repo_name, repo_name + "-copy", "one", single.digest, tmp_path)
 
     assert answer["version"] == {"tag": "one", "digest": single.digest}
-    assert raw_manifest(registry, registry.repository(repo_name + "-copy") + ":one") == single.manifest.data
+    assert raw_manifest(registry, registry.repository(repo_name + "-copy") + ":one") == single.manifest
 
 
 def test_repush_uploads_no_blob(fake_registry: FakeRegistry, tmp_path: Path) -> None:
     write_oci_layout(
-        tmp_path / "layout", {"latest": build_index([image("amd", "amd64"), image("arm", "arm64")])}
+        build_index([image("amd", "amd64"), image("arm", "arm64")]), tmp_path / "layout", "latest"
     )
     source = {"repository": f"{fake_registry.host}/team/app"}
     run_resource("out", tmp_path, {"source": {**source, "tag": "first"}, "params": {"image": "layout"}})
@@ -148,7 +148,7 @@ def test_get_oci_tarball_then_put_mounts_every_blob(
         },
     )
     manifest = json.loads(raw_manifest(registry, registry.repository(repo_name + "-copy") + ":one"))
-    assert manifest["config"]["digest"] == single.config.digest
-    assert [layer["digest"] for layer in manifest["layers"]] == [layer.blob.digest for layer in single.layers]
+    assert manifest["config"]["digest"] == single.config_digest
+    assert [layer["digest"] for layer in manifest["layers"]] == [layer.digest for layer in single.layers]
     assert "pushed blob:" not in result.stderr
     assert result.stderr.count("mounted blob:") == 3

@@ -17,11 +17,10 @@ import pytest
 import requests
 import trustme
 
-from integration.images import (
-    OCI_INDEX,
-    OCI_MANIFEST,
+from fake_registry import (
     Dir,
     File,
+    ImageConfig,
     Symlink,
     build_image,
     build_index,
@@ -30,6 +29,8 @@ from integration.images import (
 )
 from integration.servers import RegistryOptions, RegistryServer, run_tool, skopeo_copy, start_registry
 
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 VARIANTS = ["registry", "auth_registry", "tls_registry"]
 
 
@@ -51,8 +52,7 @@ def small_image():
             },
             {"etc/motd": b"layer two\n"},
         ],
-        cmd=["/bin/sh"],
-        labels={"org.example.test": "smoke"},
+        ImageConfig(cmd=["/bin/sh"], labels={"org.example.test": "smoke"}),
     )
 
 
@@ -120,7 +120,7 @@ def test_skopeo_push_oci_layout_then_head_manifest(
 ) -> None:
     server: RegistryServer = request.getfixturevalue(variant)
     image = small_image()
-    layout = write_oci_layout(tmp_path / "layout", {"v1": image})
+    layout = write_oci_layout(image, tmp_path / "layout", "v1")
 
     skopeo_copy(
         f"oci:{layout}:v1", f"docker://{server.repository(repo_name)}:v1", *server.skopeo_args("dest")
@@ -147,10 +147,10 @@ def test_skopeo_push_oci_layout_then_head_manifest(
 def test_skopeo_push_multi_platform_index(
     registry: RegistryServer, repo_name: str, tmp_path: Path, http: requests.Session
 ) -> None:
-    amd64 = build_image([{"arch": b"amd64\n"}], architecture="amd64")
-    arm64 = build_image([{"arch": b"arm64\n"}], architecture="arm64", variant="v8")
+    amd64 = build_image([{"arch": b"amd64\n"}], ImageConfig(architecture="amd64"))
+    arm64 = build_image([{"arch": b"arm64\n"}], ImageConfig(architecture="arm64", variant="v8"))
     index = build_index([amd64, arm64])
-    layout = write_oci_layout(tmp_path / "layout", {"multi": index})
+    layout = write_oci_layout(index, tmp_path / "layout", "multi")
 
     skopeo_copy(
         f"oci:{layout}:multi",
@@ -174,7 +174,7 @@ def test_skopeo_push_multi_platform_index(
 
 def test_skopeo_reads_docker_archive(registry: RegistryServer, repo_name: str, tmp_path: Path) -> None:
     image = small_image()
-    archive = write_docker_archive(tmp_path / "image.tar", image, ["example/smoke:v1"])
+    archive = write_docker_archive(image, tmp_path / "image.tar", ["example/smoke:v1"])
 
     skopeo_copy(
         f"docker-archive:{archive}",
@@ -199,13 +199,13 @@ def test_skopeo_reads_docker_archive(registry: RegistryServer, repo_name: str, t
 
 def test_docker_archive_layout(tmp_path: Path) -> None:
     image = small_image()
-    archive = write_docker_archive(tmp_path / "image.tar", image, ["example/smoke:v1"])
+    archive = write_docker_archive(image, tmp_path / "image.tar", ["example/smoke:v1"])
 
     with tarfile.open(archive) as tar:
         manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
         names = sorted(tar.getnames())
 
-    config_name = image.config.digest.removeprefix("sha256:") + ".json"
+    config_name = image.config_digest.removeprefix("sha256:") + ".json"
     layers = [f"{layer.diff_id.removeprefix('sha256:')}/layer.tar" for layer in image.layers]
     assert manifest == [{"Config": config_name, "RepoTags": ["example/smoke:v1"], "Layers": layers}]
     assert names == sorted([config_name, *layers, "manifest.json", "repositories"])

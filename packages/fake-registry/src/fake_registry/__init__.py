@@ -5,8 +5,9 @@ seed it with :meth:`FakeRegistry.push_image` / :meth:`FakeRegistry.push_index`, 
 ``reg.faults`` and assert on ``reg.requests``. Images are built with :func:`build_image`,
 :func:`build_layer` and :func:`build_index` from dicts of :class:`File`, :class:`Dir`,
 :class:`Symlink`, :class:`Hardlink`, :class:`Whiteout`, :class:`OpaqueWhiteout` entries, and can be
-uploaded to any registry (a real ``registry:2`` too) with :func:`upload` or written as an OCI
-layout with :func:`write_oci_layout`.
+uploaded to any registry (a real ``registry:2`` too) with :func:`upload`, written as an OCI
+layout with :func:`write_oci_layout` (or just their blobs with :func:`write_blobs`) or as a
+``docker save`` tarball with :func:`write_docker_archive`.
 """
 
 from fake_registry._auth import AuthConfig
@@ -28,12 +29,13 @@ from fake_registry._image import (
     build_image,
     build_index,
     build_layer,
+    decompress,
     tar_bytes,
 )
 from fake_registry._proxy import ImpersonationProxy, forward_request
 from fake_registry._registry import FakeRegistry, StoredManifest
 from fake_registry._tls import CertificateAuthority
-from fake_registry._upload import UploadError, upload, write_oci_layout
+from fake_registry._upload import UploadError, upload, write_blobs, write_docker_archive, write_oci_layout
 
 __all__ = [
     "AuthConfig",
@@ -62,8 +64,11 @@ __all__ = [
     "build_image",
     "build_index",
     "build_layer",
+    "decompress",
     "forward_request",
     "tar_bytes",
     "upload",
+    "write_blobs",
+    "write_docker_archive",
     "write_oci_layout",
 ]

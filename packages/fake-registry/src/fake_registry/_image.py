@@ -281,6 +281,17 @@ def compress(data: bytes, compression: Compression) -> bytes:
     raise ValueError(f"unknown compression {compression!r}: use gzip, zstd or none")
 
 
+def decompress(layer: Layer) -> bytes:
+    """The uncompressed tar of ``layer`` (its media type says how it was compressed)."""
+    if layer.media_type.endswith("gzip"):
+        return gzip.decompress(layer.data)
+    if layer.media_type.endswith("zstd"):
+        import zstandard
+
+        return bytes(zstandard.ZstdDecompressor().decompressobj().decompress(layer.data))
+    return layer.data
+
+
 def build_layer(
     files: Files,
     compression: Compression = "gzip",

@@ -3,21 +3,25 @@
 Owns a deliberately small distribution-API client (standard library only) that pushes an
 :class:`Image` or :class:`Index` to a real registry (registry:2, this fake, anything speaking the
 spec) with Basic or Bearer auth, so tests can seed every registry with the same helpers; and the
-OCI image layout writer (for ``skopeo copy oci:...`` or ``umoci``). Must never retry, guess or hide
-an error: any unexpected status raises :class:`UploadError` naming the request.
+OCI image layout and ``docker save`` tarball writers (for ``skopeo copy oci:...``, ``umoci`` or the
+resource's ``put``). Must never retry, guess or hide an error: any unexpected status raises
+:class:`UploadError` naming the request.
 """
 
 from __future__ import annotations
 
 import base64
 import http.client
+import io
 import json
 import re
 import ssl
+import tarfile
 import urllib.parse
+from collections.abc import Sequence
 from pathlib import Path
 
-from fake_registry._image import Image, Index
+from fake_registry._image import DEFAULT_MTIME, Image, Index, decompress
 
 
 class UploadError(Exception):
@@ -157,9 +161,9 @@ def upload(
     return item.digest
 
 
-def write_oci_layout(item: Image | Index, path: str | Path, tag: str | None = None) -> Path:
-    """Write ``item`` as an OCI image layout directory (``oci-layout``, ``index.json``,
-    ``blobs/``), its descriptor annotated with ``org.opencontainers.image.ref.name`` if ``tag``."""
+def write_blobs(item: Image | Index, path: str | Path) -> Path:
+    """Write every blob and manifest ``item`` needs under ``path/blobs/sha256/`` (children first,
+    then ``item``'s own manifest); for layouts a test assembles itself."""
     root = Path(path)
     blobs = root / "blobs" / "sha256"
     blobs.mkdir(parents=True, exist_ok=True)
@@ -177,6 +181,13 @@ def write_oci_layout(item: Image | Index, path: str | Path, tag: str | None = No
         put(x.manifest, x.digest)
 
     add(item)
+    return root
+
+
+def write_oci_layout(item: Image | Index, path: str | Path, tag: str | None = None) -> Path:
+    """Write ``item`` as an OCI image layout directory (``oci-layout``, ``index.json``,
+    ``blobs/``), its descriptor annotated with ``org.opencontainers.image.ref.name`` if ``tag``."""
+    root = write_blobs(item, path)
     descriptor = item.descriptor() if isinstance(item, Index) else item.descriptor(with_platform=False)
     if tag:
         descriptor["annotations"] = {"org.opencontainers.image.ref.name": tag}
@@ -188,3 +199,38 @@ def write_oci_layout(item: Image | Index, path: str | Path, tag: str | None = No
     }
     (root / "index.json").write_text(json.dumps(index))
     return root
+
+
+def write_docker_archive(
+    image: Image, path: str | Path, repo_tags: Sequence[str] = (), *, compressed: bool = False
+) -> Path:
+    """Write ``image`` as a ``docker save`` tarball (classic layout: ``manifest.json``,
+    ``<config digest>.json``, ``<diff id>/layer.tar``, ``repositories`` when tagged).
+
+    Layers are stored uncompressed as ``docker save`` does, unless ``compressed`` (the layer blob
+    as is, which newer tools also accept). ``repo_tags`` are like ``"repo:tag"``.
+    """
+    target = Path(path)
+    config_name = image.config_digest.removeprefix("sha256:") + ".json"
+    members: list[tuple[str, bytes]] = [(config_name, image.config)]
+    layer_names = []
+    for layer in image.layers:
+        name = layer.diff_id.removeprefix("sha256:") + "/layer.tar"
+        members.append((name, layer.data if compressed else decompress(layer)))
+        layer_names.append(name)
+    manifest = [{"Config": config_name, "RepoTags": list(repo_tags) or None, "Layers": layer_names}]
+    members.append(("manifest.json", json.dumps(manifest).encode()))
+    repositories: dict[str, dict[str, str]] = {}
+    last_layer = image.layers[-1].diff_id.removeprefix("sha256:") if image.layers else ""
+    for repo_tag in repo_tags:
+        repo, _, tag = repo_tag.rpartition(":")
+        repositories.setdefault(repo, {})[tag] = last_layer
+    if repositories:
+        members.append(("repositories", json.dumps(repositories).encode()))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(target, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(data), DEFAULT_MTIME, 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return target
