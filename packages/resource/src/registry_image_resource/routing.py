@@ -13,7 +13,7 @@ boto3, is imported only when the source asks for ECR. It never logs a credential
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from registry_image_resource.errors import RequestError
@@ -74,32 +74,17 @@ def mirror_attempt(source: Source, origin: Repository | None = None) -> Attempt 
         raise err.wrap("failed to resolve mirror") from None
     if repository is None:
         return None
-    from registry_image_resource.registry.transport import ConnectOptions
+    from registry_image_resource.registry.client import options_from_source
 
-    options = ConnectOptions(
-        username=mirror.username,
-        password=mirror.password,
-        insecure=source.insecure,
-        ca_certs=tuple(source.ca_certs),
-        client_cert=source.client_cert,
-        client_key=source.client_key,
-    )
+    options = replace(options_from_source(source), username=mirror.username, password=mirror.password)
     return Attempt(repository, options, is_mirror=True)
 
 
 def origin_attempt(source: Source, repository: Repository) -> Attempt:
     """The origin with the source's own credentials and TLS settings."""
-    from registry_image_resource.registry.transport import ConnectOptions
+    from registry_image_resource.registry.client import options_from_source
 
-    options = ConnectOptions(
-        username=source.username,
-        password=source.password,
-        insecure=source.insecure,
-        ca_certs=tuple(source.ca_certs),
-        client_cert=source.client_cert,
-        client_key=source.client_key,
-    )
-    return Attempt(repository, options)
+    return Attempt(repository, options_from_source(source))
 
 
 def attempts(source: Source, origin: Repository) -> list[Attempt]:
