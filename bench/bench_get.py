@@ -251,54 +251,30 @@ def ours(registry: RegistryServer, repo: str, digest: str, workdir: Path, fmt: s
         return run_child([sys.executable, "-m", "registry_image_resource", "in", str(dest)], request)
 
 
+def skopeo_pull(registry: RegistryServer, repo: str, digest: str, destination: str) -> Measure:
+    """``skopeo copy`` of the image at ``digest`` to ``destination`` (``oci:…``, ``docker-archive:…``)."""
+    ref = f"docker://{registry.repository(repo)}@{digest}"
+    return run_child(
+        ["skopeo", "--insecure-policy", "copy", "--quiet", "--src-tls-verify=false", ref, destination]
+    )
+
+
 def skopeo_umoci(registry: RegistryServer, repo: str, digest: str, workdir: Path) -> Measure:
     with scratch(workdir, "skopeo") as tmp:
-        ref = f"docker://{registry.repository(repo)}@{digest}"
-        t1, r1, c1 = run_child(
-            [
-                "skopeo",
-                "--insecure-policy",
-                "copy",
-                "--quiet",
-                "--src-tls-verify=false",
-                ref,
-                f"oci:{tmp}/layout:latest",
-            ]
-        )
+        t1, r1, c1 = skopeo_pull(registry, repo, digest, f"oci:{tmp}/layout:latest")
         t2, r2, c2 = run_child(["umoci", "raw", "unpack", "--image", f"{tmp}/layout:latest", f"{tmp}/rootfs"])
         return t1 + t2, max(r1, r2), c1 + c2
 
 
 def skopeo_archive(registry: RegistryServer, repo: str, digest: str, workdir: Path) -> Measure:
     with scratch(workdir, "archive") as tmp:
-        ref = f"docker://{registry.repository(repo)}@{digest}"
-        return run_child(
-            [
-                "skopeo",
-                "--insecure-policy",
-                "copy",
-                "--quiet",
-                "--src-tls-verify=false",
-                ref,
-                f"docker-archive:{tmp}/image.tar:{registry.repository(repo)}:latest",
-            ]
-        )
+        name = registry.repository(repo)
+        return skopeo_pull(registry, repo, digest, f"docker-archive:{tmp}/image.tar:{name}:latest")
 
 
 def skopeo_oci(registry: RegistryServer, repo: str, digest: str, workdir: Path) -> Measure:
     with scratch(workdir, "skopeo-oci") as tmp:
-        ref = f"docker://{registry.repository(repo)}@{digest}"
-        return run_child(
-            [
-                "skopeo",
-                "--insecure-policy",
-                "copy",
-                "--quiet",
-                "--src-tls-verify=false",
-                ref,
-                f"oci:{tmp}/layout:latest",
-            ]
-        )
+        return skopeo_pull(registry, repo, digest, f"oci:{tmp}/layout:latest")
 
 
 Measure = tuple[float, float, float]
