@@ -9,16 +9,15 @@ test is skipped with the reason. It must never leave a server running after the 
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import secrets
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
 
 from integration import servers
+from integration.availability import unavailable
 from integration.servers import (
     DEFAULT_TLS_HOSTS,
     RegistryOptions,
@@ -28,17 +27,6 @@ from integration.servers import (
     random_password,
     start_registry,
 )
-
-
-def real_servers_required() -> bool:
-    return os.environ.get("REQUIRE_REAL_SERVERS", "").strip().lower() in ("1", "true", "yes")
-
-
-def unavailable(reason: str) -> NoReturn:
-    """Skip, or fail when REQUIRE_REAL_SERVERS=1 (CI must never skip a real-server test)."""
-    if real_servers_required():
-        pytest.fail(f"REQUIRE_REAL_SERVERS=1 but {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 @pytest.hookimpl(wrapper=True)

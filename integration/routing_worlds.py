@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import pytest
-
 from fake_registry import FakeRegistry
+from integration.availability import unavailable
 from integration.servers import RegistryOptions, RegistryServer, ServerUnavailable, start_registry
 
 REGION = "us-east-1"
@@ -47,19 +46,13 @@ def ecr_password(account: str) -> str:
     return f"{account}-auth-token"
 
 
-def real_servers_required() -> bool:
-    return os.environ.get("REQUIRE_REAL_SERVERS", "").strip().lower() in ("1", "true", "yes")
-
-
 @contextlib.contextmanager
 def servers_or_skip(what: str) -> Iterator[None]:
     """Skip when a server cannot start here; fail instead with REQUIRE_REAL_SERVERS=1."""
     try:
         yield
     except ServerUnavailable as exc:
-        if real_servers_required():
-            pytest.fail(f"REQUIRE_REAL_SERVERS=1 but {what}: {exc}", pytrace=False)
-        pytest.skip(f"{what}: {exc}")
+        unavailable(f"{what}: {exc}")
 
 
 def proxy_env(front: FakeRegistry, no_proxy: str = "") -> dict[str, str]:

@@ -7,7 +7,6 @@ verifies what the resource published.
 
 import hashlib
 import json
-import os
 import select
 import shutil
 import socket
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from integration.availability import unavailable
 from integration.notary_servers import notary_server
 from integration.servers import ServerUnavailable, free_port
 from notary_stub import NotaryClient, Target
@@ -34,16 +34,6 @@ MANIFEST = json.dumps(
 ).encode()
 DIGEST = "sha256:" + hashlib.sha256(MANIFEST).hexdigest()
 PUSHED = f"image pushed as {DIGEST}, but signing failed"
-
-
-def required() -> bool:
-    return os.environ.get("REQUIRE_REAL_SERVERS", "").strip().lower() in ("1", "true", "yes")
-
-
-def unavailable(reason):
-    if required():
-        pytest.fail(f"REQUIRE_REAL_SERVERS=1 but {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")

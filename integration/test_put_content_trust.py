@@ -19,22 +19,13 @@ from typing import Any
 import pytest
 
 from fake_registry import ImageConfig, build_image, build_index, write_blobs, write_docker_archive
+from integration.availability import unavailable
 from integration.notary_servers import notary_server
 from integration.servers import RegistryServer, ServerUnavailable, run_tool
 from notary_stub import NotaryClient, Target
 
 PASSPHRASE = "put-targets-passphrase-3e9d"
 NOTARY_USER, NOTARY_PASSWORD = "signer", "notary-password-b7"
-
-
-def required() -> bool:
-    return os.environ.get("REQUIRE_REAL_SERVERS", "").strip().lower() in ("1", "true", "yes")
-
-
-def unavailable(reason: str) -> None:
-    if required():
-        pytest.fail(f"REQUIRE_REAL_SERVERS=1 but {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ import pytest
 import trustme
 
 from fake_registry import File, build_image, write_oci_layout
+from integration.availability import unavailable
 from integration.resource_cli import Result, base_env, run_resource
 from integration.routing_worlds import (
     CHAIN_ACCOUNT,
@@ -30,7 +31,6 @@ from integration.routing_worlds import (
     ecr_host,
     ecr_password,
     ecr_world,
-    real_servers_required,
     servers_or_skip,
 )
 from integration.seed import push
@@ -57,9 +57,7 @@ def world(moto_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 def notary(world: EcrWorld, notary_server_factory: Callable[..., Any]) -> Any:
     """A Notary stub with token auth, answering as ``https://notary.test`` through the proxy."""
     if shutil.which("notary") is None:
-        if real_servers_required():
-            pytest.fail("REQUIRE_REAL_SERVERS=1 but the notary client is not installed", pytrace=False)
-        pytest.skip("the notary client is not installed (apt-get install notary)")
+        unavailable("the notary client is not installed (apt-get install notary)")
     stub = notary_server_factory(tls=True, users={NOTARY_USER: NOTARY_PASSWORD}, auth="token")
     world.front.proxy.route(NOTARY_NAME, stub.url, ca_file=stub.ca_file)
     return stub
