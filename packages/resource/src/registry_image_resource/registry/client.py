@@ -34,7 +34,7 @@ from registry_image_resource.registry.mediatypes import (
     sha256_digest,
 )
 from registry_image_resource.registry.retry import RETRY_STATUSES, Retryable, RetryPolicy
-from registry_image_resource.registry.transport import ConnectOptions, new_http, tls_context
+from registry_image_resource.registry.transport import ConnectOptions, deferred_tls_context, new_http
 
 if TYPE_CHECKING:
     from registry_image_resource.models import Source
@@ -135,8 +135,7 @@ class RegistryClient:
         Errors are prefixed ``initialize transport: `` as in the Go resource.
         """
         policy = RetryPolicy.from_env(os.environ if env is None else env)
-        context = tls_context(options)
-        http = new_http(context, registry=repo.registry, insecure=options.insecure)
+        http = new_http(deferred_tls_context(options), registry=repo.registry, insecure=options.insecure)
         try:
             scheme, challenge_header = _ping(http, repo.registry, options, policy)
             auth = Authenticator(http, registry=repo.registry, scheme=scheme, options=options, policy=policy)
@@ -552,7 +551,7 @@ class BlobReader(io.RawIOBase):
                 # Raw bytes as they arrive (no Accept-Encoding is sent, so they are the blob); a
                 # break after some bytes returns those first and raises on the next read.
                 data = self._response.read(len(view), decode_content=False)
-            except Exception as err:  # OSError, http.client.IncompleteRead and friends
+            except Exception as err:  # OSError, wire.IncompleteRead and friends
                 if isinstance(err, ResourceError):
                     raise
                 self._resume(describe_exception(err))

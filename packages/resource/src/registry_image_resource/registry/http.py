@@ -1,24 +1,36 @@
-"""HTTP/1.1 to a registry on the standard library's ``http.client``: pooled, proxied, redirected.
+"""HTTP/1.1 to a registry: pooled, proxied, redirected, over ``wire.py``'s framing.
 
-This module owns the wire: keep-alive connections pooled per (scheme, host, proxy), ``CONNECT``
-tunnels through ``HTTPS_PROXY`` and absolute-form requests through ``HTTP_PROXY`` (``NO_PROXY``
-honoured, A.2.10), redirects (``Authorization`` dropped on a change of host), timeouts, and
-truncated bodies reported as errors. ``check`` runs every minute per pipeline and its start-up is
-dominated by imports: ``http.client`` is already needed by any Python HTTP client, while urllib3
-or requests cost several times the whole exchange with a loopback registry. It must never retry
-by itself (``retry.py`` decides) except to replace a pooled connection the server had closed, and
-never log a header.
+This module owns the connections: keep-alive connections pooled per (scheme, host, proxy),
+``CONNECT`` tunnels through ``HTTPS_PROXY`` and absolute-form requests through ``HTTP_PROXY``
+(``NO_PROXY`` honoured, A.2.10), TLS (the context is made on first use, so that a plain-HTTP
+registry never loads ``ssl``), redirects (``Authorization`` dropped on a change of host), timeouts,
+and truncated bodies reported as errors. It must never retry by itself (``retry.py`` decides)
+except to replace a pooled connection the server had closed, and never log a header.
 """
 
 from __future__ import annotations
 
 import base64
-import http.client
-import ssl
+import socket
+import sys
 import threading
-from collections.abc import Mapping
-from typing import IO, Any, cast
+from collections.abc import Callable, Mapping
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import unquote, urljoin, urlsplit
+
+from registry_image_resource.registry.wire import (
+    Body,
+    Connection,
+    IncompleteRead,
+    ProtocolError,
+    RemoteDisconnected,
+    open_tunnel,
+)
+
+if TYPE_CHECKING:
+    import ssl
+
+__all__ = ["HTTP", "IncompleteRead", "ProtocolError", "ProxyError", "Response"]
 
 CONNECT_TIMEOUT = 15.0
 READ_TIMEOUT = 120.0
@@ -29,16 +41,21 @@ BLOCK = 1 << 20
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
+def _is_tls_error(err: BaseException) -> bool:
+    ssl = sys.modules.get("ssl")  # never imported: no TLS was spoken, so no TLS error
+    return ssl is not None and isinstance(err, ssl.SSLError | ssl.CertificateError)
+
+
 def is_transport_failure(err: BaseException) -> bool:
     """Any failure to get an answer: connection, TLS, name lookup, timeout, broken framing."""
-    return isinstance(err, OSError | http.client.HTTPException)
+    return isinstance(err, OSError | ProtocolError)
 
 
 def is_retryable_exception(err: BaseException) -> bool:
     """Connection refused or reset, timeouts, name lookups, truncated bodies: yes. TLS failures: no."""
-    if isinstance(err, ssl.SSLError | ssl.CertificateError):
+    if _is_tls_error(err):
         return False
-    return isinstance(err, OSError | http.client.HTTPException)
+    return isinstance(err, OSError | ProtocolError)
 
 
 class ProxyError(OSError):
@@ -46,14 +63,17 @@ class ProxyError(OSError):
     cause is chained. Its text never shows the proxy's URL, which may carry credentials."""
 
 
-def _connect(conn: http.client.HTTPConnection, proxy: str) -> None:
-    """Connect (through the proxy's tunnel for HTTPS); a failure before TLS starts is the proxy's."""
-    try:
-        conn.connect()
-    except OSError as err:
-        if proxy and not isinstance(err, ssl.SSLError | ssl.CertificateError):
-            raise ProxyError(*err.args) from err
-        raise
+def _split_authority(netloc: str, default_port: int) -> tuple[str, int]:
+    """``("::1", 5000)`` for ``[::1]:5000``; the default port when none is given."""
+    host, port = netloc, ""
+    if netloc.startswith("["):
+        end = netloc.find("]")
+        host, port = netloc[1:end], netloc[end + 2 :] if netloc[end + 1 : end + 2] == ":" else ""
+    elif netloc.count(":") == 1:
+        host, _, port = netloc.partition(":")
+    if port and not port.isdigit():
+        raise ProtocolError(f"invalid port in {netloc!r}")
+    return host, int(port) if port else default_port
 
 
 class Response:
@@ -61,15 +81,14 @@ class Response:
     ``data`` (already read) or through ``read(amt)`` when streamed."""
 
     def __init__(
-        self, owner: HTTP, key: tuple[str, str, str], conn: http.client.HTTPConnection, url: str
+        self, owner: HTTP, key: tuple[str, str, str], conn: Connection, body: Body, url: str
     ) -> None:
         self._owner = owner
         self._key = key
-        self._conn: http.client.HTTPConnection | None = conn
-        self._raw = conn.getresponse()
-        self.status = self._raw.status
-        # HTTPMessage: a case-insensitive mapping (``get`` gives the first of repeated headers).
-        self.headers = cast("Mapping[str, str]", self._raw.headers)
+        self._conn: Connection | None = conn
+        self._body = body
+        self.status = body.status
+        self.headers: Mapping[str, str] = body.headers
         self.url = url
         self.data = b""
 
@@ -79,13 +98,8 @@ class Response:
         ``decode_content`` is accepted for symmetry with urllib3: no ``Accept-Encoding`` is sent,
         so bodies arrive as they are.
         """
-        if amt is None:
-            data = self._raw.read()
-        else:
-            data = self._raw.read(amt)
-            if not data and amt > 0 and self._raw.length:
-                raise http.client.IncompleteRead(b"", self._raw.length)
-        if self._raw.isclosed():
+        data = self._body.read(amt)
+        if self._body.complete:
             self.release_conn()
         return data
 
@@ -94,30 +108,50 @@ class Response:
         conn, self._conn = self._conn, None
         if conn is None:
             return
-        if self._raw.isclosed() and not self._raw.will_close:
+        if self._body.complete and not self._body.will_close:
             self._owner._put(self._key, conn)
         else:
             conn.close()
 
     def close(self) -> None:
         conn, self._conn = self._conn, None
-        self._raw.close()
         if conn is not None:
             conn.close()
 
 
 class HTTP:
-    """Pooled HTTP(S) to one registry (and its token endpoint). Thread-safe."""
+    """Pooled HTTP(S) to one registry (and its token endpoint). Thread-safe.
 
-    def __init__(self, context: ssl.SSLContext, *, proxies: Mapping[str, str], bypass: Any) -> None:
-        self._context = context
+    ``context`` is the TLS context, or a function that makes it on the first HTTPS connection.
+    """
+
+    def __init__(
+        self,
+        context: ssl.SSLContext | Callable[[], ssl.SSLContext],
+        *,
+        proxies: Mapping[str, str],
+        bypass: Any,
+    ) -> None:
+        self._context_source = context
+        self._context: ssl.SSLContext | None = None if callable(context) else context
         self._proxies = dict(proxies)
         self._bypass = bypass
-        self._idle: dict[tuple[str, str, str], list[http.client.HTTPConnection]] = {}
+        self._idle: dict[tuple[str, str, str], list[Connection]] = {}
         self._lock = threading.Lock()
+        self._context_lock = threading.Lock()
         self.count = 0
 
     # --- connections ------------------------------------------------------------------------------
+
+    def tls(self) -> ssl.SSLContext:
+        """The TLS context, made now if it was deferred."""
+        if self._context is None:
+            with self._context_lock:
+                if self._context is None:
+                    source = self._context_source
+                    assert callable(source)
+                    self._context = source()
+        return self._context
 
     def _proxy_for(self, url: str, scheme: str) -> str:
         proxy = self._proxies.get(scheme) or self._proxies.get("all") or ""
@@ -125,14 +159,14 @@ class HTTP:
             return ""
         return proxy
 
-    def _get(self, key: tuple[str, str, str]) -> tuple[http.client.HTTPConnection, bool]:
+    def _get(self, key: tuple[str, str, str]) -> tuple[Connection, bool]:
         with self._lock:
             idle = self._idle.get(key)
             if idle:
                 return idle.pop(), True
         return self._new(*key), False
 
-    def _put(self, key: tuple[str, str, str], conn: http.client.HTTPConnection) -> None:
+    def _put(self, key: tuple[str, str, str], conn: Connection) -> None:
         with self._lock:
             idle = self._idle.setdefault(key, [])
             if len(idle) < MAX_IDLE:
@@ -140,35 +174,55 @@ class HTTP:
                 return
         conn.close()
 
-    def _new(self, scheme: str, netloc: str, proxy: str) -> http.client.HTTPConnection:
+    def _new(self, scheme: str, netloc: str, proxy: str) -> Connection:
+        """A connected connection: TCP, the proxy's tunnel for HTTPS through a proxy, then TLS."""
+        default_port = 443 if scheme == "https" else 80
         if not proxy:
-            if scheme == "https":
-                return http.client.HTTPSConnection(
-                    netloc, timeout=CONNECT_TIMEOUT, context=self._context, blocksize=BLOCK
-                )
-            return http.client.HTTPConnection(netloc, timeout=CONNECT_TIMEOUT, blocksize=BLOCK)
+            return self._open(scheme, netloc, _split_authority(netloc, default_port))
         parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
-        headers = {}
-        if parts.username is not None:
-            token = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-            headers["Proxy-Authorization"] = "Basic " + base64.b64encode(token.encode()).decode("ascii")
-        proxy_netloc = parts.hostname or ""
-        if ":" in proxy_netloc:
-            proxy_netloc = f"[{proxy_netloc}]"
-        if parts.port:
-            proxy_netloc += f":{parts.port}"
-        if scheme == "https":
-            conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                proxy_netloc, timeout=CONNECT_TIMEOUT, context=self._context, blocksize=BLOCK
-            )
-            host, _, port = netloc.rpartition(":") if not netloc.endswith("]") else (netloc, "", "")
-            if not host or not port.isdigit():
-                host, port = netloc, "443"
-            conn.set_tunnel(host.strip("[]"), int(port), headers=headers)
-        else:
-            conn = http.client.HTTPConnection(proxy_netloc, timeout=CONNECT_TIMEOUT, blocksize=BLOCK)
-            conn._rir_proxy_headers = headers  # type: ignore[attr-defined]
-        return conn
+        try:
+            proxy_address = (parts.hostname or "", parts.port or 80)
+        except ValueError as err:
+            raise ProxyError("invalid proxy port") from err
+        if scheme == "http":
+            conn = self._open("http", "", proxy_address, proxy=True)
+            conn.proxy_headers = _proxy_headers(parts.username, parts.password)
+            return conn
+        host, port = _split_authority(netloc, default_port)
+        conn = self._open("http", "", proxy_address, proxy=True)
+        try:
+            authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            open_tunnel(conn, authority, _proxy_headers(parts.username, parts.password))
+        except (OSError, ProtocolError) as err:
+            conn.close()
+            raise ProxyError(*err.args) from err
+        return self._wrap_tls(conn.sock, host)
+
+    def _open(self, scheme: str, netloc: str, address: tuple[str, int], *, proxy: bool = False) -> Connection:
+        try:
+            sock = socket.create_connection(address, timeout=CONNECT_TIMEOUT)
+        except OSError as err:
+            if proxy:
+                raise ProxyError(*err.args) from err
+            raise
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if scheme == "https":
+                return self._wrap_tls(sock, address[0])
+            sock.settimeout(READ_TIMEOUT)
+            return Connection(sock)
+        except BaseException:
+            sock.close()
+            raise
+
+    def _wrap_tls(self, sock: socket.socket, host: str) -> Connection:
+        try:
+            tls = self.tls().wrap_socket(sock, server_hostname=host)
+        except BaseException:
+            sock.close()
+            raise
+        tls.settimeout(READ_TIMEOUT)
+        return Connection(tls)
 
     # --- requests ---------------------------------------------------------------------------------
 
@@ -210,6 +264,8 @@ class HTTP:
     ) -> Response:
         parts = urlsplit(url)
         scheme = parts.scheme
+        if scheme not in ("http", "https"):
+            raise ProtocolError(f"unsupported URL scheme {scheme!r}")
         proxy = self._proxy_for(url, scheme)
         key = (scheme, parts.netloc, proxy)
         target = parts.path or "/"
@@ -220,17 +276,14 @@ class HTTP:
         while True:
             conn, reused = self._get(key)
             path = target
-            extra: dict[str, str] = {}
+            sent = headers
             if proxy and scheme == "http":
                 path = f"{scheme}://{parts.netloc}{target}"
-                extra = getattr(conn, "_rir_proxy_headers", {})
+                sent = {**headers, **conn.proxy_headers}
             try:
-                if not reused:
-                    _connect(conn, proxy)
-                    conn.sock.settimeout(READ_TIMEOUT)
-                conn.request(method, path, body=body, headers={**headers, **extra})
-                response = Response(self, key, conn, url)
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                conn.send(method, path, parts.netloc, sent, body, blocksize=BLOCK)
+                answer = conn.receive(method)
+            except (RemoteDisconnected, BrokenPipeError, ConnectionResetError):
                 conn.close()
                 # A kept-alive connection the server had already closed: once more on a new one,
                 # if the body can be sent again.
@@ -240,7 +293,7 @@ class HTTP:
             except BaseException:
                 conn.close()
                 raise
-            return response
+            return Response(self, key, conn, answer, url)
 
     def close(self) -> None:
         with self._lock:
@@ -248,3 +301,10 @@ class HTTP:
         for connections in idle.values():
             for conn in connections:
                 conn.close()
+
+
+def _proxy_headers(username: str | None, password: str | None) -> dict[str, str]:
+    if username is None:
+        return {}
+    token = f"{unquote(username)}:{unquote(password or '')}"
+    return {"Proxy-Authorization": "Basic " + base64.b64encode(token.encode()).decode("ascii")}

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import logging
 import os
-import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from registry_image_resource.errors import RequestError
 from registry_image_resource.registry.http import HTTP
+
+if TYPE_CHECKING:
+    import ssl
 
 __all__ = [
     "CONNECT_TIMEOUT",
@@ -24,6 +28,7 @@ __all__ = [
     "READ_TIMEOUT",
     "USER_AGENT",
     "ConnectOptions",
+    "deferred_tls_context",
     "environment_proxies",
     "new_http",
     "tls_context",
@@ -59,6 +64,8 @@ def tls_context(options: ConnectOptions, *, field_name: str = "source") -> ssl.S
 
     An entry of ``ca_certs`` that adds no certificate is an error naming it.
     """
+    import ssl
+
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     _load_system_roots(context)
     for index, pem in enumerate(options.ca_certs):
@@ -76,6 +83,15 @@ def tls_context(options: ConnectOptions, *, field_name: str = "source") -> ssl.S
     return context
 
 
+def deferred_tls_context(options: ConnectOptions) -> ssl.SSLContext | Callable[[], ssl.SSLContext]:
+    """The TLS context now if ``source`` configures TLS (its fields are checked before any request),
+    else a function making it on the first HTTPS connection: a plain-HTTP registry never pays for
+    loading ``ssl`` and the system's roots."""
+    if options.ca_certs or options.client_cert or options.client_key:
+        return tls_context(options)
+    return lambda: tls_context(options)
+
+
 def _load_system_roots(context: ssl.SSLContext) -> None:
     """Trust the system's roots (``SSL_CERT_FILE``/``SSL_CERT_DIR`` honoured), cheaply.
 
@@ -84,6 +100,8 @@ def _load_system_roots(context: ssl.SSLContext) -> None:
     which costs more than a whole check against a loopback registry. Without either (a slim
     image) certifi's bundle is used.
     """
+    import ssl
+
     paths = ssl.get_default_verify_paths()
     env_file = os.environ.get(paths.openssl_cafile_env) or None
     directory = os.environ.get(paths.openssl_capath_env) or paths.openssl_capath
@@ -128,6 +146,7 @@ def _load_client_certificate(context: ssl.SSLContext, options: ConnectOptions, f
     # ``load_cert_chain`` only reads files: write both PEMs to a private temporary directory and
     # remove it as soon as they are loaded.
     import tempfile
+    from ssl import SSLError
 
     with tempfile.TemporaryDirectory(prefix="rir-mtls-") as directory:
         cert_path = os.path.join(directory, "cert.pem")
@@ -138,7 +157,7 @@ def _load_client_certificate(context: ssl.SSLContext, options: ConnectOptions, f
                 handle.write(text)
         try:
             context.load_cert_chain(cert_path, key_path)
-        except (ssl.SSLError, ValueError) as err:
+        except (SSLError, ValueError) as err:
             raise RequestError(
                 f"{field_name}.client_cert/{field_name}.client_key: cannot use the client certificate: "
                 f"{_ssl_reason(err)}"
@@ -190,8 +209,12 @@ def _bypass(url: str, proxies: dict[str, str]) -> bool:
     return False
 
 
-def new_http(context: ssl.SSLContext, *, registry: str, insecure: bool) -> HTTP:
-    """The HTTP client for one registry; ``insecure`` is announced once (A.2.5)."""
+def new_http(
+    context: ssl.SSLContext | Callable[[], ssl.SSLContext], *, registry: str, insecure: bool
+) -> HTTP:
+    """The HTTP client for one registry; ``insecure`` is announced once (A.2.5).
+
+    ``context`` may be deferred (``deferred_tls_context``)."""
     if insecure:
         _log.warning("insecure: TLS certificates of %s are not verified and plain HTTP is allowed", registry)
     return HTTP(context, proxies=environment_proxies(), bypass=_bypass)
