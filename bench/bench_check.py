@@ -1,6 +1,7 @@
 """Benchmark of ``check`` (not a test: it prints numbers).
 
-1. ``check`` in tag mode as a whole process (``python -m registry_image_resource check``) against
+1. ``check`` in tag mode as a whole process (the ``registry-image-resource check`` console script,
+   as the image's ``/opt/resource/check`` runs it) against
    ``skopeo inspect --raw`` on the same loopback registry:2, runs alternating, medians and the
    ratio (target: at most 4x skopeo).
 2. Semver ``check`` over 300 tags with no cursor: in-process time (target: under 0.2 s on
@@ -74,7 +75,11 @@ def timed(command: list[str], stdin: bytes | None = None, cpu: list[float] | Non
 
 
 def check_command() -> list[str]:
-    return [sys.executable, "-m", "registry_image_resource", "check"]
+    """What the image's ``/opt/resource/check`` runs: the console script beside the interpreter."""
+    script = Path(sys.executable).parent / "registry-image-resource"
+    if not script.exists():
+        raise SystemExit(f"{script} is missing: install the resource package into this environment")
+    return [sys.executable, str(script), "check"]
 
 
 def request_json(host: str, repo: str, **fields: object) -> bytes:

@@ -58,6 +58,28 @@ class _Route:
     times: int | None
 
 
+class _Server(ThreadingHTTPServer):
+    """Serves TLS when given a context; the handshake runs in the connection's own thread, so that
+    a client speaking plain HTTP to it (the resource's HTTP probe) fails there and its socket is
+    closed, instead of breaking ``accept`` and leaving the socket to the garbage collector."""
+
+    daemon_threads = True
+    tls: ssl.SSLContext | None = None
+
+    def finish_request(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        try:
+            secured = self.tls.wrap_socket(request, server_side=True)
+        except OSError:
+            return  # shutdown_request closes the plain socket
+        try:
+            super().finish_request(secured, client_address)
+        finally:
+            secured.close()
+
+
 class StubServer:
     """Routes are tried newest first; a route with ``times`` is used that many times, then skipped."""
 
@@ -114,10 +136,8 @@ class StubServer:
 
             do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _handle
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.server.daemon_threads = True
-        if tls_context is not None:
-            self.server.socket = tls_context.wrap_socket(self.server.socket, server_side=True)
+        self.server = _Server(("127.0.0.1", 0), _Handler)
+        self.server.tls = tls_context
         self.scheme = "https" if tls_context is not None else "http"
         self.host = f"127.0.0.1:{self.server.server_address[1]}"
         self.url = f"{self.scheme}://{self.host}"

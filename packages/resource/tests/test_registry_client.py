@@ -623,24 +623,28 @@ def tls_silent_http_server():
     held = []
     stop = threading.Event()
 
+    listener.settimeout(0.05)  # accept wakes up to see ``stop``
+
     def serve():
         while not stop.is_set():
             try:
                 conn, _ = listener.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
+            held.append(conn)  # before answering: teardown must find every connection to close
             first = conn.recv(1, socket.MSG_PEEK)
             if first == b"\x16":  # a TLS ClientHello: keep the connection open, say nothing
-                held.append(conn)
                 continue
             conn.recv(65536)
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n{}")
-            held.append(conn)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     yield f"127.0.0.1:{listener.getsockname()[1]}"
     stop.set()
+    thread.join(timeout=10)
     listener.close()
     for conn in held:
         conn.close()

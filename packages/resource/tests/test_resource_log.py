@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import subprocess
 import sys
 from collections.abc import Iterator
 
@@ -17,7 +18,9 @@ def restore_logging() -> Iterator[None]:
     yield
     for name in (LOGGER_NAME, None):
         logger = logging.getLogger(name)
-        for handler in [h for h in logger.handlers if type(h).__module__ == "registry_image_resource.log"]:
+        for handler in [
+            h for h in logger.handlers if type(h).__module__ == "registry_image_resource.log_handler"
+        ]:
             logger.removeHandler(handler)
     ours = logging.getLogger(LOGGER_NAME)
     ours.setLevel(logging.NOTSET)
@@ -109,3 +112,38 @@ def test_a_failing_stream_never_prints_the_arguments_unmasked(
     # logging's own fallback would print the record's arguments to the (working) sys.stderr
     get_logger().info("password=%s", "s3cr3t-value")
     assert capsys.readouterr().err == ""
+
+
+# Deferred configuration (check): ``logging`` is imported only for a record that is written. Each
+# runs in a fresh interpreter, since this one (pytest) has ``logging`` loaded already.
+
+DEFERRED_PRELUDE = """
+import sys
+from registry_image_resource.log import add_secrets, capture_library_logs, configure, get_logger
+configure(debug=False, secrets=["s3cr3t-value"], deferred=True)
+"""
+
+
+def run_fresh(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", DEFERRED_PRELUDE + code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+
+
+def test_deferred_records_below_the_level_import_nothing() -> None:
+    result = run_fresh("get_logger().debug('hidden s3cr3t-value'); print('logging' in sys.modules)")
+    assert (result.stdout, result.stderr) == ("False\n", "")
+
+
+def test_deferred_first_written_record_installs_the_masking_handler() -> None:
+    code = "add_secrets(['run-time-token']); get_logger().warning('s3cr3t-value and run-time-token')"
+    assert run_fresh(code).stderr == "WARNING *** and ***\n"
+
+
+def test_deferred_library_records_are_masked_once_captured() -> None:
+    code = "capture_library_logs(); import logging; logging.getLogger('botocore').warning('key s3cr3t-value')"
+    assert run_fresh(code).stderr == "WARNING key ***\n"

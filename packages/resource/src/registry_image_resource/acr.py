@@ -15,7 +15,6 @@ an error message, and it hands every token it obtains to ``log.add_secrets`` at 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 from collections.abc import Mapping
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from registry_image_resource.errors import AuthError, ResourceError
-from registry_image_resource.log import add_secrets
+from registry_image_resource.log import add_secrets, get_logger
 from registry_image_resource.models import Source
 from registry_image_resource.reference import parse_repository
 
@@ -33,7 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ACR_USERNAME", "IMDS_TOKEN_URL", "Cloud", "authenticate", "cloud_for"]
 
-_log = logging.getLogger("registry_image_resource")
+_log = get_logger()
 
 ACR_USERNAME = "00000000-0000-0000-0000-000000000000"
 IMDS_TOKEN_URL = "http://169.254.169.254/metadata/identity/oauth2/token"  # noqa: S105 (a URL)

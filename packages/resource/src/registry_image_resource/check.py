@@ -9,12 +9,12 @@ level, and it must never send a request before the request's own fields have bee
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from registry_image_resource.errors import RequestError, ResourceError
+from registry_image_resource.log import get_logger
 from registry_image_resource.models import CheckRequest, Platform, Source, Version
 from registry_image_resource.reference import Repository, parse_repository
 from registry_image_resource.routing import mirror_attempt, resolve_source
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from registry_image_resource.constraints import Constraint
     from registry_image_resource.registry.client import ConnectOptions, RegistryClient
 
-_log = logging.getLogger("registry_image_resource")
+_log = get_logger()
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import re
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from registry_image_resource.errors import RequestError, ResourceError
 from registry_image_resource.log import configure, get_logger, redact
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from registry_image_resource.models import CheckRequest, InRequest, OutRequest, Version
 
 COMMANDS = ("check", "in", "out")
@@ -64,7 +66,7 @@ def _run(command: str, args: list[str], raw: bytes, secrets: list[str]) -> Any:
     if command == "check":
         check_request = req.decode_check(raw)
         secrets.extend(req.secrets_of(check_request.source))
-        configure(debug=check_request.source.debug, secrets=secrets)
+        configure(debug=check_request.source.debug, secrets=secrets, deferred=True)
         run_check: Callable[[CheckRequest], list[Version]] = _command("check").run
         return [{"tag": v.tag, "digest": v.digest} for v in run_check(check_request)]
     if command == "in":
@@ -74,6 +76,8 @@ def _run(command: str, args: list[str], raw: bytes, secrets: list[str]) -> Any:
         # SPEC B.1.1: checked after decoding, same text for in and out.
         if not args:
             raise RequestError("destination path not specified")
+        from pathlib import Path
+
         run_get: Callable[[InRequest, Path], dict[str, Any]] = _command("get").run
         return run_get(in_request, Path(args[0]))
     if command == "out":
@@ -82,6 +86,8 @@ def _run(command: str, args: list[str], raw: bytes, secrets: list[str]) -> Any:
         configure(debug=out_request.source.debug, secrets=secrets)
         if not args:
             raise RequestError("destination path not specified")
+        from pathlib import Path
+
         run_put: Callable[[OutRequest, Path], dict[str, Any]] = _command("put").run
         return run_put(out_request, Path(args[0]))
     raise RequestError(f"unknown command {command!r}; {USAGE}")
@@ -97,7 +103,7 @@ def _fail(message: str, secrets: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point for ``python -m registry_image_resource`` and the console script."""
     args = list(sys.argv[1:] if argv is None else argv)
-    configure(debug=False)
+    configure(debug=False, deferred=True)  # until the request says more; see log.py
     secrets: list[str] = []
     if not args:
         return _fail(USAGE, secrets)
@@ -119,3 +125,21 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.buffer.write(output.encode("utf-8"))
     sys.stdout.flush()
     return 0
+
+
+def entry() -> None:
+    """The console script and ``python -m registry_image_resource``: ``main``, then exit.
+
+    ``check`` (run every minute per pipeline) leaves without the interpreter's teardown, which
+    frees every module and object one by one and costs a noticeable share of its run: its answer
+    is written and flushed by then, it opens no file, and its only threads are daemons (the HTTPS
+    probe). ``in`` and ``out`` exit normally.
+    """
+    code = main()
+    if sys.argv[1:2] == ["check"]:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+    raise SystemExit(code)

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import logging
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from registry_image_resource.errors import AuthError
-from registry_image_resource.log import add_secrets
+from registry_image_resource.log import add_secrets, capture_library_logs, get_logger
 from registry_image_resource.models import Source
 
 if TYPE_CHECKING:
@@ -30,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ECR_USERNAME", "SESSION_NAME", "EcrLogin", "authenticate", "login"]
 
-_log = logging.getLogger("registry_image_resource")
+_log = get_logger()
 
 ECR_USERNAME = "AWS"
 # STS needs a session name per AssumeRole; it shows in CloudTrail and in the assumed-role ARN.
@@ -78,6 +77,7 @@ def authenticate(source: Source) -> Source:
 
 def login(source: Source) -> EcrLogin:
     """Credentials, the role chain, then ``GetAuthorizationToken``; the first datum's login."""
+    capture_library_logs()  # botocore logs by itself: through the masking handler only
     import botocore.exceptions
 
     aws_errors = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)

@@ -4,29 +4,42 @@ The CLI calls ``configure`` with the request's secrets; from then on no log reco
 included, can show them, whatever a caller formats into it. Code that obtains a credential at
 run time (a bearer token, ECR or STS credentials, an ACR refresh token) hands it to
 ``add_secrets`` before anything could log it. This module must never write a record unmasked.
+
+Python's ``logging`` (with ``traceback`` behind it) costs more to import than a whole ``check``
+against a loopback registry spends on the network, and a successful check at the default level
+writes no record. So ``check`` configures logging *deferred*: ``get_logger()`` gives a stand-in
+that drops records below the level without importing anything, and installs the masking handler
+(importing ``logging``) just before the first record that is written. ``in`` and ``out`` install it
+at once, since their modules log through ``logging`` directly. Code that brings in a library which
+logs by itself (boto3) calls ``capture_library_logs`` first.
 """
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import logging
 
 LOGGER_NAME = "registry_image_resource"
 MASK = "***"
+DEBUG, INFO, WARNING, ERROR = 10, 20, 30, 40
 
 
-class _RedactingFormatter(logging.Formatter):
-    def __init__(self, secrets: Iterable[str]) -> None:
-        super().__init__("%(levelname)s %(message)s")
+class _State:
+    """What ``configure`` set. Secrets only accumulate: one added once stays masked for good."""
+
+    __slots__ = ("deferred", "level", "secrets")
+
+    def __init__(self) -> None:
         self.secrets: set[str] = set()
-        self.add(secrets)
+        self.level = INFO
+        self.deferred = False
 
-    def add(self, secrets: Iterable[str]) -> None:
-        self.secrets.update(s for s in secrets if s)
 
-    def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record), self.secrets)
+_STATE = _State()
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -39,45 +52,82 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
-class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Marks the handlers ``configure`` installs, so that it replaces only its own."""
-
-    def handleError(self, record: logging.LogRecord) -> None:
-        """Stay silent: logging's fallback would print the record's arguments (a secret) unmasked."""
-
-
-def configure(*, debug: bool, secrets: Iterable[str] = ()) -> logging.Logger:
+def configure(*, debug: bool, secrets: Iterable[str] = (), deferred: bool = False) -> Logger:
     """Send the resource's log to stderr at INFO (or DEBUG) with ``secrets`` masked.
 
     Secrets added earlier (``add_secrets``) stay masked. Other libraries' records (urllib3,
     botocore, ...) reach stderr only at WARNING and above and through the same masking handler on
     the root logger, never through Python's unmasked last-resort handler; their debug output
-    (which can hold fresh STS credentials) never shows.
+    (which can hold fresh STS credentials) never shows. ``deferred``: install the handler only
+    before the first record written through ``get_logger()`` (or ``capture_library_logs``).
     """
-    logger = logging.getLogger(LOGGER_NAME)
-    root = logging.getLogger()
-    formatter = _RedactingFormatter(secrets)
-    for target in (logger, root):
-        for old in [h for h in target.handlers if isinstance(h, _Handler)]:
-            if isinstance(old.formatter, _RedactingFormatter):
-                formatter.add(old.formatter.secrets)
-            target.removeHandler(old)
-    handler = _Handler(sys.stderr)
-    handler.setFormatter(formatter)
-    logger.addHandler(handler)
-    root.addHandler(handler)
-    logger.setLevel(logging.DEBUG if debug else logging.INFO)
-    logger.propagate = False
-    return logger
+    _STATE.level = DEBUG if debug else INFO
+    _STATE.secrets.update(s for s in secrets if s)
+    _STATE.deferred = deferred
+    if not deferred:
+        _install()
+    return _LOGGER
 
 
 def add_secrets(secrets: Iterable[str]) -> None:
     """Mask ``secrets`` too in every later record (credentials obtained at run time)."""
-    values = [s for s in secrets if s]
-    for handler in logging.getLogger(LOGGER_NAME).handlers:
-        if isinstance(handler, _Handler) and isinstance(handler.formatter, _RedactingFormatter):
-            handler.formatter.add(values)
+    _STATE.secrets.update(s for s in secrets if s)
 
 
-def get_logger() -> logging.Logger:
-    return logging.getLogger(LOGGER_NAME)
+def capture_library_logs() -> None:
+    """Install a deferred configuration now: a library that logs by itself is about to load."""
+    if _STATE.deferred:
+        _STATE.deferred = False
+        _install()
+
+
+def _install() -> None:
+    from registry_image_resource.log_handler import install
+
+    install(LOGGER_NAME, _STATE.secrets, _STATE.level)
+
+
+class Logger:
+    """The resource's logger: ``logging.Logger``'s methods that the resource calls, as a stand-in
+    that imports ``logging`` only for a record that is written (see the module docstring)."""
+
+    __slots__ = ()
+
+    def isEnabledFor(self, level: int) -> bool:
+        if _STATE.deferred and "logging" not in sys.modules:
+            return level >= _STATE.level
+        return self._real().isEnabledFor(level)
+
+    def debug(self, msg: str, *args: object) -> None:
+        self._log(DEBUG, msg, args)
+
+    def info(self, msg: str, *args: object) -> None:
+        self._log(INFO, msg, args)
+
+    def warning(self, msg: str, *args: object) -> None:
+        self._log(WARNING, msg, args)
+
+    def error(self, msg: str, *args: object) -> None:
+        self._log(ERROR, msg, args)
+
+    def exception(self, msg: str, *args: object) -> None:
+        self._real().exception(msg, *args, stacklevel=2)
+
+    def _log(self, level: int, msg: str, args: tuple[object, ...]) -> None:
+        if _STATE.deferred and level < _STATE.level:
+            return  # below the level: no record, nothing imported
+        self._real().log(level, msg, *args, stacklevel=3)
+
+    @staticmethod
+    def _real() -> logging.Logger:
+        capture_library_logs()
+        import logging
+
+        return logging.getLogger(LOGGER_NAME)
+
+
+_LOGGER = Logger()
+
+
+def get_logger() -> Logger:
+    return _LOGGER

@@ -2,7 +2,9 @@
 
 These are the edges of the program (SPEC B.1.3, B.2). Decoding and validation of the JSON lives in
 ``request.py``; everything after decoding takes these objects and never the raw JSON. Secret fields
-are excluded from ``repr`` so that a logged object can never show them.
+are excluded from ``repr`` so that a logged object can never show them. Every class has a
+docstring: without one, ``dataclass`` builds it from ``inspect.signature`` at import time, which
+every ``check`` would pay for.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True, slots=True)
 class Version:
+    """One version of the image: a tag and the digest it named when checked."""
+
     tag: str
     digest: str
 
@@ -27,6 +31,8 @@ class Platform:
 
 @dataclass(frozen=True, slots=True)
 class RegistryMirror:
+    """``source.registry_mirror``: a registry tried before the origin, with its own credentials."""
+
     host: str
     username: str = ""
     password: str = field(default="", repr=False)
@@ -34,6 +40,8 @@ class RegistryMirror:
 
 @dataclass(frozen=True, slots=True)
 class ContentTrust:
+    """``source.content_trust``: the Notary server and the keys ``out`` signs tags with."""
+
     server: str = ""
     repository_key_id: str = ""
     repository_key: str = field(default="", repr=False)
@@ -47,6 +55,8 @@ class ContentTrust:
 
 @dataclass(frozen=True, slots=True)
 class Source:
+    """The ``source`` object: where the repository is, how to reach it, which tags count."""
+
     repository: str = ""
     insecure: bool = False
     tag: str = ""
@@ -83,6 +93,8 @@ class Source:
 
 @dataclass(frozen=True, slots=True)
 class GetParams:
+    """``params`` of ``in`` (a pipeline's ``get``)."""
+
     format: str = "rootfs"
     platform: Platform | None = None
     skip_download: bool = False
@@ -90,6 +102,8 @@ class GetParams:
 
 @dataclass(frozen=True, slots=True)
 class PutParams:
+    """``params`` of ``out`` (a pipeline's ``put``)."""
+
     image: str = ""
     version: str = ""
     bump_aliases: bool = False
@@ -99,12 +113,16 @@ class PutParams:
 
 @dataclass(frozen=True, slots=True)
 class CheckRequest:
+    """What ``check`` receives: the source and the last version Concourse has, if any."""
+
     source: Source
     version: Version | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class InRequest:
+    """What ``in`` receives: the source, the version to fetch, and how."""
+
     source: Source
     version: Version
     params: GetParams = GetParams()
@@ -112,5 +130,7 @@ class InRequest:
 
 @dataclass(frozen=True, slots=True)
 class OutRequest:
+    """What ``out`` receives: the source, and the params naming what to push."""
+
     source: Source
     params: PutParams = PutParams()

@@ -55,11 +55,15 @@ PAYLOAD = "invalid payload"
 
 @dataclass(frozen=True, slots=True)
 class _Number:
+    """A JSON number, kept as its source text."""
+
     text: str
 
 
 @dataclass(frozen=True, slots=True)
 class _Object:
+    """A JSON object, kept as its ordered key/value pairs."""
+
     pairs: tuple[tuple[str, object], ...]
 
 

@@ -10,10 +10,8 @@ follow a pagination link to another host.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
-import logging
 import os
 import threading
 from collections.abc import Callable, Collection, Mapping
@@ -22,6 +20,7 @@ from typing import IO, TYPE_CHECKING, Any, BinaryIO, NamedTuple
 from urllib.parse import quote, urljoin, urlsplit
 
 from registry_image_resource.errors import IntegrityError, RegistryError, ResourceError, TransportError
+from registry_image_resource.log import get_logger
 from registry_image_resource.reference import Repository, plain_http_allowed
 from registry_image_resource.registry import retry
 from registry_image_resource.registry.auth import Authenticator, parse_challenges, pick_challenge, scope_for
@@ -42,7 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BlobReader", "ConnectOptions", "Manifest", "RegistryClient", "options_from_source"]
 
-_log = logging.getLogger("registry_image_resource")
+_log = get_logger()
 
 TAGS_PAGE_SIZE = 1000
 CHUNK = 1 << 20
@@ -293,6 +292,8 @@ class RegistryClient:
         elif _is_digest(ref) and not ref.startswith("sha256:"):
             algorithm = ref.split(":", 1)[0]
             try:
+                import hashlib
+
                 digest = f"{algorithm}:{hashlib.new(algorithm, body).hexdigest()}"
             except ValueError:
                 raise IntegrityError(f"unsupported digest algorithm in {ref!r}") from None
@@ -496,6 +497,8 @@ class BlobReader(io.RawIOBase):
         self._hash: Any = None
         if offset == 0:
             algorithm = digest.split(":", 1)[0]
+            import hashlib
+
             try:
                 self._hash = hashlib.new(algorithm)
             except ValueError:

@@ -9,7 +9,6 @@ registry sent one. It must never put request headers (credentials) into a messag
 from __future__ import annotations
 
 import json
-from http import HTTPStatus
 from typing import Any
 
 from registry_image_resource.errors import NotFoundError, RegistryError
@@ -20,6 +19,8 @@ _SNIPPET = 200
 def status_text(status: int) -> str:
     """``404 Not Found``; a status without a standard phrase is shown as the bare number."""
     try:
+        from http import HTTPStatus  # an enum of ~60 members: built only for an error
+
         return f"{status} {HTTPStatus(status).phrase}"
     except ValueError:
         return str(status)
@@ -66,7 +67,7 @@ def registry_error(method: str, url: str, status: int, body: bytes) -> RegistryE
     elif body.strip():
         parts.append(_snippet(body))
     text = ": ".join(parts)
-    kind = NotFoundError if status == HTTPStatus.NOT_FOUND else RegistryError
+    kind = NotFoundError if status == 404 else RegistryError
     return kind(text, status=status, code=code, detail=detail or message)
 
 

@@ -199,8 +199,12 @@ class HTTP:
         return self._wrap_tls(conn.sock, host)
 
     def _open(self, scheme: str, netloc: str, address: tuple[str, int], *, proxy: bool = False) -> Connection:
+        host, port = address
         try:
-            sock = socket.create_connection(address, timeout=CONNECT_TIMEOUT)
+            # An ASCII name goes as bytes (getaddrinfo takes both; typeshed says str only): as a
+            # str, getaddrinfo would first load the IDNA codec, several ms of every check.
+            name = host.encode("ascii") if host.isascii() else host
+            sock = socket.create_connection((name, port), timeout=CONNECT_TIMEOUT)  # type: ignore[arg-type]
         except OSError as err:
             if proxy:
                 raise ProxyError(*err.args) from err
@@ -217,7 +221,9 @@ class HTTP:
 
     def _wrap_tls(self, sock: socket.socket, host: str) -> Connection:
         try:
-            tls = self.tls().wrap_socket(sock, server_hostname=host)
+            # An ASCII name as bytes, as above: ssl would encode a str with the IDNA codec.
+            name = host.encode("ascii") if host.isascii() else host
+            tls = self.tls().wrap_socket(sock, server_hostname=name)
         except BaseException:
             sock.close()
             raise

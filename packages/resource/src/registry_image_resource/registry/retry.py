@@ -8,19 +8,18 @@ request itself: the client hands it an operation to repeat.
 
 from __future__ import annotations
 
-import logging
-import random
 import time
 from collections.abc import Callable, Mapping
 from typing import NamedTuple, TypeVar
 
 from registry_image_resource.errors import ResourceError
+from registry_image_resource.log import get_logger
 
 T = TypeVar("T")
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
-_log = logging.getLogger("registry_image_resource")
+_log = get_logger()
 
 
 class RetryPolicy(NamedTuple):
@@ -41,8 +40,13 @@ class RetryPolicy(NamedTuple):
     def from_env(cls, env: Mapping[str, str]) -> RetryPolicy:
         return cls(scale=0.001) if env.get("TEST", "").lower() == "true" else cls()
 
-    def backoff(self, retry: int, rand: Callable[[], float] = random.random) -> float:
-        """Delay before retry number ``retry`` (0-based), in seconds, already scaled."""
+    def backoff(self, retry: int, rand: Callable[[], float] | None = None) -> float:
+        """Delay before retry number ``retry`` (0-based), in seconds, already scaled; ``rand`` is
+        ``random.random`` unless given (imported here: only a retry needs it)."""
+        if rand is None:
+            import random
+
+            rand = random.random
         base = min(self.initial * self.multiplier**retry, self.max_interval)
         spread = base * self.jitter
         return (base - spread + 2 * spread * rand()) * self.scale

@@ -9,13 +9,13 @@ never leave a private key on disk longer than it takes to load it.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from registry_image_resource.errors import RequestError
+from registry_image_resource.log import get_logger
 from registry_image_resource.registry.http import HTTP
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ __all__ = [
     "tls_context",
 ]
 
-_log = logging.getLogger("registry_image_resource")
+_log = get_logger()
 
 POOL_SIZE = 16
 CONNECT_TIMEOUT = 15.0
