@@ -5,7 +5,9 @@
    ``skopeo inspect --raw`` on the same loopback registry:2, runs alternating, medians and the
    ratio (target: at most 4x skopeo).
 2. Semver ``check`` over 300 tags with no cursor: in-process time (target: under 0.2 s on
-   loopback) with the number of HTTP requests, and the same as a whole process.
+   loopback) with the number of HTTP requests; the same with one lookup at a time (what a
+   sequential client takes on this machine); the registry's own CPU time per check (a floor no
+   client can go under: the registry answers each HEAD with a few ms of CPU); the whole process.
 3. The import time of the ``check`` path (``python -X importtime``), the heaviest modules, and a
    guard that boto3, cryptography, zstandard and isal are not on it.
 
@@ -16,6 +18,7 @@ and ``skopeo`` binaries (as the integration tests do).
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
 import logging
@@ -26,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -33,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from fake_registry import build_image  # noqa: E402
 from integration.servers import start_registry  # noqa: E402
 from registry_image_resource import check  # noqa: E402
-from registry_image_resource.models import CheckRequest, Source  # noqa: E402
+from registry_image_resource.models import CheckRequest, Source, Version  # noqa: E402
 from registry_image_resource.reference import Repository  # noqa: E402
 from registry_image_resource.registry.client import ConnectOptions, RegistryClient  # noqa: E402
 
@@ -49,7 +53,7 @@ def seed(host: str, tags: int) -> None:
     ):
         with RegistryClient.connect(Repository(host, repo), ConnectOptions(), "push,pull") as client:
             for digest, data in image.blobs().items():
-                client.upload_blob(digest, len(data), lambda data=data: io.BytesIO(data))
+                client.upload_blob(digest, len(data), functools.partial(io.BytesIO, data))
             manifest = json.loads(image.manifest)
             for name in names:
                 # A distinct manifest per tag (same blobs), so every tag is its own version.
@@ -121,30 +125,64 @@ class _CountHandler(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def bench_semver(host: str, runs: int, tags: int) -> dict[str, float]:
+def registry_cpu_seconds(workdir: Path) -> float | None:
+    """CPU seconds used so far by the local registry process serving from ``workdir`` (None when
+    the registry runs in a container)."""
+    marker = str(workdir).encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            if b"serve" not in argv or not any(marker in part for part in argv):
+                continue
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return None
+
+
+def _semver_runs(request: CheckRequest, runs: int, limit: int) -> tuple[list[float], list[Version]]:
+    check.LOOKUP_CONCURRENCY = limit
+    times = []
+    versions: list[Version] = []
+    for _ in range(runs + 1):
+        start = time.perf_counter()
+        versions = check.run(request)
+        times.append(time.perf_counter() - start)
+    return times[1:], versions
+
+
+def bench_semver(host: str, runs: int, tags: int, workdir: Path) -> dict[str, float]:
     logger = logging.getLogger("registry_image_resource")
     handler = _CountHandler()
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
     request = CheckRequest(source=Source(repository=f"{host}/bench/semver"))
-    times = []
-    versions = []
-    for _ in range(runs + 1):
-        start = time.perf_counter()
-        versions = check.run(request)
-        times.append(time.perf_counter() - start)
+    default = check.LOOKUP_CONCURRENCY
+    cpu_before = registry_cpu_seconds(workdir)
+    times, versions = _semver_runs(request, runs, default)
+    cpu_after = registry_cpu_seconds(workdir)
+    sequential, _ = _semver_runs(request, max(3, runs // 3), 1)
+    check.LOOKUP_CONCURRENCY = default
     logger.removeHandler(handler)
     sent = [m for m in handler.messages if m.startswith("check of ")][-1]
     requests = int(sent.split(" sent ")[1].split()[0])
     payload = request_json(host, "bench/semver")
     process = statistics.median(timed(check_command(), payload) for _ in range(max(3, runs // 3)))
-    return {
+    result = {
         "semver_tags": tags,
         "semver_versions": len(versions),
-        "semver_in_process_s": statistics.median(times[1:]),
+        "semver_in_process_s": statistics.median(times),
+        "semver_sequential_s": statistics.median(sequential),
         "semver_requests": requests,
         "semver_process_s": process,
     }
+    if cpu_before is not None and cpu_after is not None:
+        # runs + 1 checks ran between the two readings (the first one warms up)
+        result["semver_registry_cpu_s"] = (cpu_after - cpu_before) / (runs + 1)
+    return result
 
 
 def bench_imports(host: str) -> dict[str, object]:
@@ -189,9 +227,9 @@ def main() -> int:
         start_registry(Path(workdir)) as registry,
     ):
         seed(registry.host, args.tags)
-        results: dict[str, object] = {}
+        results: dict[str, Any] = {}
         results.update(bench_tag_mode(registry.host, args.runs))
-        results.update(bench_semver(registry.host, args.runs, args.tags))
+        results.update(bench_semver(registry.host, args.runs, args.tags, Path(workdir)))
         results.update(bench_imports(registry.host))
     print(f"check (tag) whole process:   {results['check_tag_s'] * 1000:7.1f} ms (median of {args.runs})")
     print(f"skopeo inspect --raw:        {results['skopeo_inspect_s'] * 1000:7.1f} ms")
@@ -209,8 +247,18 @@ def main() -> int:
         f"semver check, {args.tags} tags, no cursor: {results['semver_in_process_s'] * 1000:7.1f} ms in process "
         f"(target < 200 ms), {results['semver_requests']} requests, {results['semver_versions']} versions"
     )
+    print(
+        f"semver, one lookup at a time: {results['semver_sequential_s'] * 1000:7.1f} ms in process "
+        f"(ours is {results['semver_sequential_s'] / results['semver_in_process_s']:.2f}x faster)"
+    )
+    if "semver_registry_cpu_s" in results:
+        print(
+            f"registry CPU per semver check: {results['semver_registry_cpu_s'] * 1000:6.1f} ms "
+            f"(on {os.cpu_count()} CPUs: a floor of {results['semver_registry_cpu_s'] * 1000 / (os.cpu_count() or 1):.0f} ms "
+            "for any client)"
+        )
     print(f"semver check whole process:  {results['semver_process_s'] * 1000:7.1f} ms")
-    top = ", ".join(str(item) for item in results["import_top"])  # type: ignore[attr-defined]
+    top = ", ".join(str(item) for item in results["import_top"])
     print(f"imports on the check path:   {results['import_total_ms']:7.1f} ms; top: {top}")
     print(f"heavy modules imported:      {results['heavy_modules_on_check_path'] or 'none'}")
     print(json.dumps(results, sort_keys=True))

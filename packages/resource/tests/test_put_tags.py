@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from registry_image_resource.errors import InputError, RequestError
-from registry_image_resource.models import PutParams, Source
+from registry_image_resource.get_put_models import PutParams
+from registry_image_resource.models import Source
 from registry_image_resource.tags import bump_aliases, local_tags, parse_put_version, unique
 
 

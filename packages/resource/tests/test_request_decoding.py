@@ -9,14 +9,11 @@ from typing import Any
 import pytest
 
 from registry_image_resource.errors import RequestError
+from registry_image_resource.get_put_models import GetParams, InRequest, OutRequest, PutParams
 from registry_image_resource.models import (
     CheckRequest,
     ContentTrust,
-    GetParams,
-    InRequest,
-    OutRequest,
     Platform,
-    PutParams,
     RegistryMirror,
     Source,
     Version,

@@ -116,9 +116,11 @@ def _check(plan: _Plan, source: Source, cursor: Version | None, env: Mapping[str
 # --- helpers ----------------------------------------------------------------------------------------
 
 
-def _map_bounded(function: Callable[[T], R], items: Sequence[T], limit: int = LOOKUP_CONCURRENCY) -> list[R]:
-    """``[function(x) for x in items]`` with up to ``limit`` running at once; the first error wins."""
-    if len(items) <= 1:
+def _map_bounded(function: Callable[[T], R], items: Sequence[T], limit: int | None = None) -> list[R]:
+    """``[function(x) for x in items]`` with up to ``limit`` (``LOOKUP_CONCURRENCY``) running at
+    once; the first error wins."""
+    limit = LOOKUP_CONCURRENCY if limit is None else limit
+    if len(items) <= 1 or limit <= 1:
         return [function(item) for item in items]
     from concurrent.futures import ThreadPoolExecutor
 

@@ -1,10 +1,12 @@
 """The resource's request data: frozen dataclasses, one per JSON object of the protocol.
 
-These are the edges of the program (SPEC B.1.3, B.2). Decoding and validation of the JSON lives in
-``request.py``; everything after decoding takes these objects and never the raw JSON. Secret fields
-are excluded from ``repr`` so that a logged object can never show them. Every class has a
-docstring: without one, ``dataclass`` builds it from ``inspect.signature`` at import time, which
-every ``check`` would pay for.
+What ``check`` needs is here; the ``in`` and ``out`` requests are in ``get_put_models.py``, so
+that ``check`` (run every minute per pipeline) never builds their classes. These are the edges of
+the program (SPEC B.1.3, B.2). Decoding and validation of the JSON lives in ``request.py``;
+everything after decoding takes these objects and never the raw JSON. Secret fields are excluded
+from ``repr`` so that a logged object can never show them. Every class has a docstring: without
+one, ``dataclass`` builds it from ``inspect.signature`` at import time, which every ``check``
+would pay for.
 """
 
 from __future__ import annotations
@@ -92,45 +94,8 @@ class Source:
 
 
 @dataclass(frozen=True, slots=True)
-class GetParams:
-    """``params`` of ``in`` (a pipeline's ``get``)."""
-
-    format: str = "rootfs"
-    platform: Platform | None = None
-    skip_download: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class PutParams:
-    """``params`` of ``out`` (a pipeline's ``put``)."""
-
-    image: str = ""
-    version: str = ""
-    bump_aliases: bool = False
-    additional_tags: str = ""
-    tag_prefix: str = ""
-
-
-@dataclass(frozen=True, slots=True)
 class CheckRequest:
     """What ``check`` receives: the source and the last version Concourse has, if any."""
 
     source: Source
     version: Version | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class InRequest:
-    """What ``in`` receives: the source, the version to fetch, and how."""
-
-    source: Source
-    version: Version
-    params: GetParams = GetParams()
-
-
-@dataclass(frozen=True, slots=True)
-class OutRequest:
-    """What ``out`` receives: the source, and the params naming what to push."""
-
-    source: Source
-    params: PutParams = PutParams()

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from registry_image_resource.errors import InputError, NotFoundError, ResourceError
+from registry_image_resource.get_put_models import OutRequest
 from registry_image_resource.globbing import find_image
 from registry_image_resource.log import get_logger
-from registry_image_resource.models import OutRequest, Source
+from registry_image_resource.models import Source
 from registry_image_resource.pushable import LoadedImage, ManifestNode, find_member, index_tar
 from registry_image_resource.tags import LocalTags, bump_aliases, local_tags, unique
 

@@ -14,23 +14,21 @@ import base64
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from registry_image_resource.errors import RequestError
 from registry_image_resource.models import (
     CheckRequest,
     ContentTrust,
-    GetParams,
-    InRequest,
-    OutRequest,
     Platform,
-    PutParams,
     RegistryMirror,
     Source,
     Version,
 )
 from registry_image_resource.reference import parse_registry
+
+if TYPE_CHECKING:  # imported where used: check never builds the in/out classes
+    from registry_image_resource.get_put_models import GetParams, InRequest, OutRequest, PutParams
 
 __all__ = [
     "FORMATS",
@@ -53,18 +51,22 @@ PAYLOAD = "invalid payload"
 # here by the rules of Go's encoding/json rather than by dict insertion).
 
 
-@dataclass(frozen=True, slots=True)
 class _Number:
-    """A JSON number, kept as its source text."""
+    """A JSON number, kept as its source text (a node of the parse tree, not a model)."""
 
-    text: str
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
 
 
-@dataclass(frozen=True, slots=True)
 class _Object:
-    """A JSON object, kept as its ordered key/value pairs."""
+    """A JSON object, kept as its ordered key/value pairs (a node of the parse tree, not a model)."""
 
-    pairs: tuple[tuple[str, object], ...]
+    __slots__ = ("pairs",)
+
+    def __init__(self, pairs: tuple[tuple[str, object], ...]) -> None:
+        self.pairs = pairs
 
 
 class _BadConstant(ValueError):
@@ -293,6 +295,8 @@ def _source(value: object, path: str) -> Source:
 
 
 def _get_params(value: object, path: str) -> GetParams:
+    from registry_image_resource.get_put_models import GetParams
+
     values = _fields(value, path, _GET_PARAMS_FIELDS) or {}
     params = GetParams(**values)
     if not params.format:
@@ -306,6 +310,8 @@ def _get_params(value: object, path: str) -> GetParams:
 
 
 def _put_params(value: object, path: str) -> PutParams:
+    from registry_image_resource.get_put_models import PutParams
+
     values = _fields(value, path, _PUT_PARAMS_FIELDS) or {}
     params = PutParams(**values)
     if params.tag_prefix and not params.additional_tags:
@@ -426,6 +432,8 @@ def decode_check(raw: bytes) -> CheckRequest:
 
 def decode_in(raw: bytes) -> InRequest:
     """``{"source": Source, "params": GetParams, "version": Version}``; the version digest is required."""
+    from registry_image_resource.get_put_models import GetParams, InRequest
+
     fields: dict[str, _Decoder] = {"source": _source, "params": _get_params, "version": _version}
     values = _fields(_parse(raw), "", fields) or {}
     version: Version = values.get("version") or Version(tag="", digest="")
@@ -439,6 +447,8 @@ def decode_in(raw: bytes) -> InRequest:
 
 def decode_out(raw: bytes) -> OutRequest:
     """``{"source": Source, "params": PutParams}``."""
+    from registry_image_resource.get_put_models import OutRequest, PutParams
+
     values = _fields(_parse(raw), "", {"source": _source, "params": _put_params}) or {}
     return OutRequest(
         source=values.get("source") or _source(None, "source"),

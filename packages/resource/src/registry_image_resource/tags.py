@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from registry_image_resource.errors import InputError, RequestError
+from registry_image_resource.get_put_models import PutParams
 from registry_image_resource.globbing import go_join
-from registry_image_resource.models import PutParams, Source
+from registry_image_resource.models import Source
 from registry_image_resource.versions import TagVersion, parse_version, version_error
 
 # Go's unicode.IsSpace, which ``strings.Fields`` splits on: Python's whitespace minus \x1c-\x1f.

@@ -23,7 +23,8 @@ from registry_image_resource.get.downloads import DEFAULT_CONCURRENCY
 from registry_image_resource.get.files import write_file
 from registry_image_resource.get.image import ImageWithConfig, resolve_image, with_config
 from registry_image_resource.get.progress import DebugProgress, Progress
-from registry_image_resource.models import InRequest, Platform, Source
+from registry_image_resource.get_put_models import InRequest
+from registry_image_resource.models import Platform, Source
 from registry_image_resource.reference import Repository, parse_repository
 from registry_image_resource.registry.client import (
     ConnectOptions,
