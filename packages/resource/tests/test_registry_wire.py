@@ -309,3 +309,18 @@ def test_large_body_streams_through_in_blocks(pair):
     writer.join()
     assert b"".join(parts) == payload
     assert body.complete
+
+
+@pytest.mark.parametrize(
+    ("netloc", "header"),
+    [
+        ("registry:5000", "registry:5000"),
+        ("[::1]:5000", "[::1]:5000"),
+        ("bücher.example", "xn--bcher-kva.example"),
+        ("bücher.example:5000", "xn--bcher-kva.example:5000"),
+    ],
+)
+def test_host_header_is_ascii(netloc, header):
+    from registry_image_resource.registry.http import _host_header
+
+    assert _host_header(netloc) == header

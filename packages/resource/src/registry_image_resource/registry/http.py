@@ -76,6 +76,14 @@ def _split_authority(netloc: str, default_port: int) -> tuple[str, int]:
     return host, int(port) if port else default_port
 
 
+def _host_header(netloc: str) -> str:
+    """``Host`` for a URL's authority: an internationalised name in its IDNA (``xn--``) form."""
+    if netloc.isascii():
+        return netloc
+    host, port = _split_authority(netloc, 0)
+    return host.encode("idna").decode("ascii") + (f":{port}" if port else "")
+
+
 class Response:
     """An answer: ``status``, ``headers`` (case-insensitive ``get``), ``url``, and the body as
     ``data`` (already read) or through ``read(amt)`` when streamed."""
@@ -287,7 +295,7 @@ class HTTP:
                 path = f"{scheme}://{parts.netloc}{target}"
                 sent = {**headers, **conn.proxy_headers}
             try:
-                conn.send(method, path, parts.netloc, sent, body, blocksize=BLOCK)
+                conn.send(method, path, _host_header(parts.netloc), sent, body, blocksize=BLOCK)
                 answer = conn.receive(method)
             except (RemoteDisconnected, BrokenPipeError, ConnectionResetError):
                 conn.close()
