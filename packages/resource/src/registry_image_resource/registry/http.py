@@ -186,27 +186,27 @@ class HTTP:
         """A connected connection: TCP, the proxy's tunnel for HTTPS through a proxy, then TLS."""
         default_port = 443 if scheme == "https" else 80
         if not proxy:
-            return self._open(scheme, netloc, _split_authority(netloc, default_port))
+            return self._open(scheme, _split_authority(netloc, default_port))
         parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
         try:
             proxy_address = (parts.hostname or "", parts.port or 80)
         except ValueError as err:
             raise ProxyError("invalid proxy port") from err
         if scheme == "http":
-            conn = self._open("http", "", proxy_address, proxy=True)
+            conn = self._open("http", proxy_address, proxy=True)
             conn.proxy_headers = _proxy_headers(parts.username, parts.password)
             return conn
         host, port = _split_authority(netloc, default_port)
-        conn = self._open("http", "", proxy_address, proxy=True)
+        conn = self._open("http", proxy_address, proxy=True)
         try:
             authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
             open_tunnel(conn, authority, _proxy_headers(parts.username, parts.password))
         except (OSError, ProtocolError) as err:
             conn.close()
             raise ProxyError(*err.args) from err
-        return self._wrap_tls(conn.sock, host)
+        return self._wrap_tls(conn.detach_socket(), host)
 
-    def _open(self, scheme: str, netloc: str, address: tuple[str, int], *, proxy: bool = False) -> Connection:
+    def _open(self, scheme: str, address: tuple[str, int], *, proxy: bool = False) -> Connection:
         host, port = address
         try:
             # An ASCII name goes as bytes (getaddrinfo takes both; typeshed says str only): as a

@@ -95,6 +95,11 @@ class Connection:
         self._reader.close()
         self.sock.close()
 
+    def detach_socket(self) -> socket.socket:
+        """The socket without this connection's reader (to speak TLS on it after a tunnel)."""
+        self._reader.close()  # the socket stays open: the reader only held a reference to it
+        return self.sock
+
     # --- sending ------------------------------------------------------------------------------
 
     def send(
