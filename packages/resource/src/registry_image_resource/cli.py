@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import re
 import sys
 from collections.abc import Callable
@@ -102,7 +101,8 @@ def _fail(message: str, secrets: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point for ``python -m registry_image_resource`` and the console script."""
+    """The resource's commands in this process; ``process.entry`` wraps it for the console script
+    and ``python -m registry_image_resource``. Returns the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
     configure(debug=False, deferred=True)  # until the request says more; see log.py
     secrets: list[str] = []
@@ -126,28 +126,3 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.buffer.write(output.encode("utf-8"))
     sys.stdout.flush()
     return 0
-
-
-def entry() -> None:
-    """The console script and ``python -m registry_image_resource``: ``main``, then exit.
-
-    ``check`` (run every minute per pipeline) leaves without the interpreter's teardown, which
-    frees every module and object one by one and costs a noticeable share of its run: its answer
-    is written and flushed by then, it opens no file, and its only threads are daemons (the HTTPS
-    probe). ``in`` and ``out`` exit normally. ``check`` also runs without the cyclic garbage
-    collector, which would otherwise sweep the growing heap of freshly imported modules again and
-    again during start-up; reference counting frees what a check discards.
-    """
-    check = sys.argv[1:2] == ["check"]
-    if check:
-        import gc
-
-        gc.disable()
-    code = main()
-    if check:
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            os._exit(code)
-    raise SystemExit(code)
