@@ -16,7 +16,6 @@ logs by itself (boto3) calls ``capture_library_logs`` first.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -92,11 +91,6 @@ class Logger:
     that imports ``logging`` only for a record that is written (see the module docstring)."""
 
     __slots__ = ()
-
-    def isEnabledFor(self, level: int) -> bool:
-        if _STATE.deferred and "logging" not in sys.modules:
-            return level >= _STATE.level
-        return self._real().isEnabledFor(level)
 
     def debug(self, msg: str, *args: object) -> None:
         self._log(DEBUG, msg, args)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import unquote, urljoin, urlsplit
 
+from registry_image_resource.reference import split_host_port
 from registry_image_resource.registry.wire import (
     Body,
     Connection,
@@ -63,14 +64,9 @@ class ProxyError(OSError):
     cause is chained. Its text never shows the proxy's URL, which may carry credentials."""
 
 
-def _split_authority(netloc: str, default_port: int) -> tuple[str, int]:
+def _address(netloc: str, default_port: int) -> tuple[str, int]:
     """``("::1", 5000)`` for ``[::1]:5000``; the default port when none is given."""
-    host, port = netloc, ""
-    if netloc.startswith("["):
-        end = netloc.find("]")
-        host, port = netloc[1:end], netloc[end + 2 :] if netloc[end + 1 : end + 2] == ":" else ""
-    elif netloc.count(":") == 1:
-        host, _, port = netloc.partition(":")
+    host, port = split_host_port(netloc)
     if port and not port.isdigit():
         raise ProtocolError(f"invalid port in {netloc!r}")
     return host, int(port) if port else default_port
@@ -80,7 +76,7 @@ def _host_header(netloc: str) -> str:
     """``Host`` for a URL's authority: an internationalised name in its IDNA (``xn--``) form."""
     if netloc.isascii():
         return netloc
-    host, port = _split_authority(netloc, 0)
+    host, port = _address(netloc, 0)
     return host.encode("idna").decode("ascii") + (f":{port}" if port else "")
 
 
@@ -186,7 +182,7 @@ class HTTP:
         """A connected connection: TCP, the proxy's tunnel for HTTPS through a proxy, then TLS."""
         default_port = 443 if scheme == "https" else 80
         if not proxy:
-            return self._open(scheme, _split_authority(netloc, default_port))
+            return self._open(scheme, _address(netloc, default_port))
         parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
         try:
             proxy_address = (parts.hostname or "", parts.port or 80)
@@ -196,7 +192,7 @@ class HTTP:
             conn = self._open("http", proxy_address, proxy=True)
             conn.proxy_headers = _proxy_headers(parts.username, parts.password)
             return conn
-        host, port = _split_authority(netloc, default_port)
+        host, port = _address(netloc, default_port)
         conn = self._open("http", proxy_address, proxy=True)
         try:
             authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -238,11 +238,6 @@ class Body:
                 self.will_close = True
         self.complete = self._length == 0
 
-    @property
-    def length(self) -> int | None:
-        """Bytes still to come when the body has a declared length, else None."""
-        return self._length
-
     def read(self, amt: int | None = None) -> bytes:
         """Up to ``amt`` bytes of the body (all of it if None); ``b""`` at its end.
 
