@@ -36,10 +36,11 @@ sys.path.insert(0, str(ROOT))
 
 from fake_registry import build_image  # noqa: E402
 from integration.servers import start_registry  # noqa: E402
-from registry_image_resource import check  # noqa: E402
-from registry_image_resource.models import CheckRequest, Source, Version  # noqa: E402
-from registry_image_resource.reference import Repository  # noqa: E402
+from registry_image_resource.commands import check  # noqa: E402
+from registry_image_resource.commands.check.request import CheckRequest  # noqa: E402
+from registry_image_resource.protocol.models import Source, Version  # noqa: E402
 from registry_image_resource.registry.client import ConnectOptions, RegistryClient  # noqa: E402
+from registry_image_resource.registry.reference import Repository  # noqa: E402
 
 HEAVY = ("boto3", "botocore", "cryptography", "zstandard", "isal", "semver", "re2")
 

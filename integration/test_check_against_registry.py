@@ -16,9 +16,10 @@ import pytest
 from fake_registry import ImageConfig, build_image, build_index
 from integration.servers import RegistryServer
 from integration.test_check_registry_client import VARIANTS, image, push
-from registry_image_resource import check
+from registry_image_resource.commands import check
+from registry_image_resource.commands.check.request import CheckRequest
 from registry_image_resource.errors import RequestError, ResourceError
-from registry_image_resource.models import CheckRequest, Platform, Source, Version
+from registry_image_resource.protocol.models import Platform, Source, Version
 
 ENV = {"TEST": "true"}
 

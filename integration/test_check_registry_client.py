@@ -9,9 +9,9 @@ import pytest
 from fake_registry import Image, ImageConfig, Index, build_image, build_index, write_oci_layout
 from integration.servers import RegistryServer, skopeo_copy
 from registry_image_resource.errors import AuthError, IntegrityError, RegistryError, TransportError
-from registry_image_resource.reference import Repository
 from registry_image_resource.registry.client import ConnectOptions, RegistryClient
 from registry_image_resource.registry.manifests import OCI_INDEX, OCI_MANIFEST
+from registry_image_resource.registry.reference import Repository
 
 ENV = {"TEST": "true"}
 VARIANTS = ["registry", "auth_registry", "tls_registry"]

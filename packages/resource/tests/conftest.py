@@ -183,6 +183,13 @@ class StubServer:
         self._thread.join(timeout=10)
 
 
+@pytest.fixture(autouse=True)
+def _fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retry delays in milliseconds (``TEST=true``, see ``registry.retry``), so that plain
+    ``pytest`` is as fast as tox, which sets it too."""
+    monkeypatch.setenv("TEST", "true")
+
+
 @pytest.fixture
 def stub_server() -> Iterator[StubServer]:
     yield from _serve(None)

@@ -15,10 +15,11 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from registry_image_resource import acr, log
+from registry_image_resource import log
 from registry_image_resource.errors import AuthError
-from registry_image_resource.models import Source
-from registry_image_resource.routing import resolve_source
+from registry_image_resource.protocol.models import Source
+from registry_image_resource.sources import acr
+from registry_image_resource.sources.routing import resolve_source
 
 HOST = "myreg.azurecr.io"
 AAD = "aad-access-token-5b3f0e"

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from registry_image_resource import check
+from registry_image_resource.commands import check
+from registry_image_resource.commands.check.request import CheckRequest
 from registry_image_resource.errors import RequestError, ResourceError
-from registry_image_resource.models import CheckRequest, Platform, RegistryMirror, Source, Version
-from registry_image_resource.routing import mirror_attempt
+from registry_image_resource.protocol.models import Platform, RegistryMirror, Source, Version
+from registry_image_resource.sources.routing import mirror_attempt
 
 ENV = {"TEST": "true"}
 REPO = "test/app"

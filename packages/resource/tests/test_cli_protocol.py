@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from registry_image_resource import cli
-from registry_image_resource.cli import encode, one_line
+from registry_image_resource.cli import one_line
 from registry_image_resource.errors import RegistryError
 from registry_image_resource.log import LOGGER_NAME
+from registry_image_resource.protocol.go_json import encode
 
 DIGEST = "sha256:" + "a" * 64
 

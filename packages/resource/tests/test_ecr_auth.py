@@ -15,10 +15,11 @@ from typing import Any
 
 import pytest
 
-from registry_image_resource import ecr, log
+from registry_image_resource import log
 from registry_image_resource.errors import AuthError
-from registry_image_resource.models import Source
-from registry_image_resource.routing import resolve_source
+from registry_image_resource.protocol.models import Source
+from registry_image_resource.sources import ecr
+from registry_image_resource.sources.routing import resolve_source
 
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "us-east-1"
@@ -261,7 +262,7 @@ def test_resolve_source_applies_ecr(aws: None) -> None:
 
 def test_check_does_not_import_boto3() -> None:
     code = (
-        "import sys, registry_image_resource.check, registry_image_resource.routing;"
+        "import sys, registry_image_resource.commands.check, registry_image_resource.sources.routing;"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore')))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -12,16 +12,11 @@ from pathlib import Path
 import pytest
 
 from fake_registry import Dir, Fault, File, Hardlink, Symlink, Whiteout
-from registry_image_resource import get
+from registry_image_resource.commands import get
+from registry_image_resource.commands.get.request import decode_in
 from registry_image_resource.errors import ResourceError
-from registry_image_resource.request import decode_in
 
 REPO = "test/app"
-
-
-@pytest.fixture(autouse=True)
-def _fast_retries(monkeypatch):
-    monkeypatch.setenv("TEST", "true")
 
 
 def request(registry, digest, *, tag="latest", params=None, **source):
@@ -314,17 +309,17 @@ def test_progress_goes_to_stderr_without_debug_and_debug_lines_with_it(
 def test_failed_mirror_falls_back_to_the_origin_and_cleans_up(
     fake_registry, fake_registry_factory, tmp_path, caplog, monkeypatch
 ):
-    from registry_image_resource.get import _Target
-    from registry_image_resource.reference import Repository
     from registry_image_resource.registry.client import ConnectOptions
+    from registry_image_resource.registry.reference import Repository
+    from registry_image_resource.sources.routing import Attempt
 
     image = fake_registry.push_image(REPO, "latest", layers=[{"a": File("origin")}])
     mirror = fake_registry_factory()
     # The mirror has the manifest but a corrupt layer: its attempt fails after writing rootfs/.
     mirror.push_image(REPO, "latest", layers=[{"a": File("origin")}])
     mirror.faults.add(Fault(method="GET", path="/blobs/", corrupt_at=10, times=None))
-    mirror_target = _Target(Repository(mirror.host, REPO), ConnectOptions())
-    monkeypatch.setattr(get, "_mirror", lambda source, repo: mirror_target)
+    mirror_target = Attempt(Repository(mirror.host, REPO), ConnectOptions(), is_mirror=True)
+    monkeypatch.setattr(get, "mirror_attempt", lambda source, repo: mirror_target)
     with caplog.at_level(logging.WARNING, logger="registry_image_resource"):
         get.run(request(fake_registry, image.digest), tmp_path)
     assert any(m.startswith(f"download from mirror {mirror.host}/{REPO} failed: ") for m in caplog.messages)

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
+from registry_image_resource.commands.get.downloads import Downloads, Wanted, write_at
 from registry_image_resource.errors import IntegrityError
-from registry_image_resource.get.downloads import Downloads, Wanted, write_at
 
 
 class GatedBlob(io.RawIOBase):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import logging
 
-from registry_image_resource.get.progress import DebugProgress, Progress
+from registry_image_resource.commands.get.progress import DebugProgress, Progress
 
 MIB = 1 << 20
 

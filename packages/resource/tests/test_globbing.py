@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from registry_image_resource.errors import InputError, RequestError
-from registry_image_resource.globbing import (
+from registry_image_resource.commands.put.globbing import (
     BadPatternError,
     find_image,
     go_clean,
@@ -16,6 +15,7 @@ from registry_image_resource.globbing import (
     go_join,
     go_match,
 )
+from registry_image_resource.errors import InputError, RequestError
 
 
 @pytest.mark.parametrize(

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import zstandard
 
+from registry_image_resource.commands.put import load_image
+from registry_image_resource.commands.put.inputs.tree import BlobFile, LoadedImage, ManifestNode, open_blob
 from registry_image_resource.errors import InputError
-from registry_image_resource.pushable import BlobFile, LoadedImage, ManifestNode, open_blob
-from registry_image_resource.put import load_image
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -179,6 +179,19 @@ def test_docker_archive_whole_file_gzipped(tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
     assert load_image(packed, work).root.body == docker_manifest(CONFIG, [layer])
+
+
+def test_truncated_gzip_tarball_is_one_line_naming_the_file(tmp_path: Path) -> None:
+    packed = tmp_path / "image.tar.gz"
+    incompressible = b"".join(hashlib.sha256(bytes([i])).digest() for i in range(256))
+    packed.write_bytes(gzip.compress(incompressible)[:100])
+    work = tmp_path / "work"
+    work.mkdir()
+    with pytest.raises(InputError) as err:
+        load_image(packed, work)
+    assert str(err.value) == (
+        f"loading {packed} as tarball: cannot decompress it: gzip stream ended early (truncated layer)"
+    )
 
 
 def test_docker_archive_foreign_layer_from_layer_sources(tmp_path: Path) -> None:

@@ -10,10 +10,10 @@ from typing import BinaryIO
 
 import pytest
 
+from registry_image_resource.commands.put.inputs.tree import BlobFile, ManifestNode
+from registry_image_resource.commands.put.push import manifest_levels, push
 from registry_image_resource.errors import IntegrityError, RegistryError
-from registry_image_resource.push import manifest_levels, push
-from registry_image_resource.pushable import BlobFile, ManifestNode
-from registry_image_resource.reference import Repository
+from registry_image_resource.registry.reference import Repository
 
 
 def sha(data: bytes) -> str:

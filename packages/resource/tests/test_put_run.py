@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from registry_image_resource import put
+from registry_image_resource.commands import put
+from registry_image_resource.commands.put.request import OutRequest, PutParams
 from registry_image_resource.errors import ResourceError
-from registry_image_resource.get_put_models import OutRequest, PutParams
-from registry_image_resource.models import Source
+from registry_image_resource.protocol.models import Source
 
 # Port 9 (discard) on loopback: any request that did go out would fail with another message.
 REPO = "127.0.0.1:9/test/app"

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from registry_image_resource.commands.put.request import PutParams
+from registry_image_resource.commands.put.tags import bump_aliases, local_tags, parse_put_version, unique
 from registry_image_resource.errors import InputError, RequestError
-from registry_image_resource.get_put_models import PutParams
-from registry_image_resource.models import Source
-from registry_image_resource.tags import bump_aliases, local_tags, parse_put_version, unique
+from registry_image_resource.protocol.models import Source
 
 
 def tags_of(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from registry_image_resource.errors import RequestError
-from registry_image_resource.reference import (
+from registry_image_resource.registry.reference import (
     Repository,
     is_loopback,
     mirror_repository,

@@ -16,9 +16,9 @@ from registry_image_resource.errors import (
     RegistryError,
     TransportError,
 )
-from registry_image_resource.reference import Repository
 from registry_image_resource.registry.client import ConnectOptions, RegistryClient
 from registry_image_resource.registry.manifests import ACCEPT, OCI_INDEX, OCI_MANIFEST
+from registry_image_resource.registry.reference import Repository
 
 TEST_ENV = {"TEST": "true"}
 MANIFEST = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": {}, "layers": []}).encode()
@@ -606,7 +606,7 @@ def test_proxy_from_the_environment(stub_server, monkeypatch):
     ],
 )
 def test_no_proxy_rules(no_proxy, url, bypass):
-    from registry_image_resource.registry.transport import _bypass
+    from registry_image_resource.registry._http.transport import _bypass
 
     assert _bypass(url, {"https": "http://proxy:3128", "no": no_proxy}) is bypass
 
@@ -720,7 +720,7 @@ def test_proxy_credentials_are_sent_to_the_proxy(stub_server, monkeypatch):
 
 
 def test_environment_proxies_lower_case_wins(monkeypatch):
-    from registry_image_resource.registry.transport import environment_proxies
+    from registry_image_resource.registry._http.transport import environment_proxies
 
     for name in (
         "HTTPS_PROXY",

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from registry_image_resource.errors import RegistryError, TransportError
-from registry_image_resource.models import Platform
+from registry_image_resource.protocol.models import Platform
 from registry_image_resource.registry import retry
 from registry_image_resource.registry.auth import Challenge, _merge_scopes, parse_challenges, pick_challenge
 from registry_image_resource.registry.errors import parse_error_body

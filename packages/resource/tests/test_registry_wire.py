@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from registry_image_resource.registry.wire import (
+from registry_image_resource.registry._http.wire import (
     Connection,
     Headers,
     IncompleteRead,
@@ -321,6 +321,6 @@ def test_large_body_streams_through_in_blocks(pair):
     ],
 )
 def test_host_header_is_ascii(netloc, header):
-    from registry_image_resource.registry.http import _host_header
+    from registry_image_resource.registry._http.connections import _host_header
 
     assert _host_header(netloc) == header

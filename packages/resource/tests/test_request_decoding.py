@@ -8,26 +8,13 @@ from typing import Any
 
 import pytest
 
+from registry_image_resource.commands.check.request import CheckRequest, decode_check
+from registry_image_resource.commands.get.request import GetParams, InRequest, decode_in, effective_platform
+from registry_image_resource.commands.put.request import OutRequest, PutParams, decode_out
 from registry_image_resource.errors import RequestError
-from registry_image_resource.get_put_models import GetParams, InRequest, OutRequest, PutParams
-from registry_image_resource.models import (
-    CheckRequest,
-    ContentTrust,
-    Platform,
-    RegistryMirror,
-    Source,
-    Version,
-)
-from registry_image_resource.request import (
-    decode_check,
-    decode_in,
-    decode_out,
-    effective_platform,
-    read_request,
-    resolved,
-    runtime_platform,
-    secrets_of,
-)
+from registry_image_resource.protocol.decoding import read_request, secrets_of
+from registry_image_resource.protocol.models import ContentTrust, Platform, RegistryMirror, Source, Version
+from registry_image_resource.protocol.platform import resolved, runtime_platform
 
 DIGEST = "sha256:" + "a" * 64
 CERT = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUY29uY291cnNlLXRlc3QtY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n"

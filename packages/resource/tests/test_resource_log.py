@@ -19,7 +19,7 @@ def restore_logging() -> Iterator[None]:
     for name in (LOGGER_NAME, None):
         logger = logging.getLogger(name)
         for handler in [
-            h for h in logger.handlers if type(h).__module__ == "registry_image_resource.log_handler"
+            h for h in logger.handlers if type(h).__module__ == "registry_image_resource.log._handler"
         ]:
             logger.removeHandler(handler)
     ours = logging.getLogger(LOGGER_NAME)
@@ -53,9 +53,10 @@ def test_exception_tracebacks_are_masked(capsys: pytest.CaptureFixture[str]) -> 
     try:
         raise ValueError("bad password s3cr3t-value")
     except ValueError:
-        get_logger().exception("failed")
+        get_logger().debug_traceback("failed")
     err = capsys.readouterr().err
-    assert "ValueError: bad password ***" in err
+    assert err.startswith("DEBUG failed\nTraceback (most recent call last):\n")
+    assert err.endswith("ValueError: bad password ***\n")
     assert "s3cr3t-value" not in err
 
 

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from registry_image_resource.errors import RequestError
-from registry_image_resource.models import RegistryMirror, Source
-from registry_image_resource.reference import Repository, parse_repository
-from registry_image_resource.registry.transport import ConnectOptions
-from registry_image_resource.routing import attempts, mirror_attempt
+from registry_image_resource.errors import RegistryError, RequestError, ResourceError
+from registry_image_resource.protocol.models import RegistryMirror, Source
+from registry_image_resource.registry._http.transport import ConnectOptions
+from registry_image_resource.registry.reference import Repository, parse_repository
+from registry_image_resource.sources.routing import (
+    Attempt,
+    mirror_attempt,
+    mirror_then_origin,
+    origin_attempt,
+)
 
 CA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 
@@ -52,21 +57,70 @@ def test_mirror_without_credentials_is_anonymous() -> None:
     assert not attempt.options.has_credentials
 
 
-def test_attempts_mirror_then_origin() -> None:
+def _trying(answers: dict[str, object]) -> tuple[list[str], list[tuple[str, str | None]], object]:
+    """Run ``mirror_then_origin`` for alpine with a mirror; ``answers`` by registry host (an
+    exception is raised). Returns the hosts tried, the mirror failures reported, and the result."""
     src = source("alpine", host="mirror.local")
+    tried: list[str] = []
+    failures: list[tuple[str, str | None]] = []
+
+    def fetch(attempt: Attempt) -> object:
+        tried.append(f"{attempt.repository.name} {attempt.options.username or 'anonymous'}")
+        answer = answers[attempt.repository.registry]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def failed(attempt: Attempt, err: ResourceError | None) -> None:
+        failures.append((attempt.repository.name, None if err is None else str(err)))
+
     origin = parse_repository("alpine")
-    got = [(a.repository.name, a.is_mirror, a.options.username) for a in attempts(src, origin)]
-    assert got == [
-        ("mirror.local/library/alpine", True, ""),
-        ("index.docker.io/library/alpine", False, "origin-user"),
-    ]
+    result = mirror_then_origin(
+        mirror_attempt(src, origin), lambda: origin_attempt(src, origin), fetch, failed, answered=bool
+    )
+    return tried, failures, result
 
 
-def test_no_mirror_configured() -> None:
+def test_the_mirror_answers_first_and_the_origin_is_not_tried() -> None:
+    assert _trying({"mirror.local": ["v1"]}) == (["mirror.local/library/alpine anonymous"], [], ["v1"])
+
+
+def test_a_failing_mirror_is_reported_then_the_origin_answers_with_its_credentials() -> None:
+    answers: dict[str, object] = {"mirror.local": RegistryError("down"), "index.docker.io": ["v2"]}
+    assert _trying(answers) == (
+        ["mirror.local/library/alpine anonymous", "index.docker.io/library/alpine origin-user"],
+        [("mirror.local/library/alpine", "down")],
+        ["v2"],
+    )
+
+
+def test_an_empty_mirror_answer_is_reported_as_none_then_the_origin_answers() -> None:
+    answers: dict[str, object] = {"mirror.local": [], "index.docker.io": ["v3"]}
+    assert _trying(answers)[1:] == ([("mirror.local/library/alpine", None)], ["v3"])
+
+
+def test_the_origins_error_propagates() -> None:
+    answers: dict[str, object] = {"mirror.local": [], "index.docker.io": RegistryError("origin down")}
+    with pytest.raises(RegistryError, match=r"^origin down$"):
+        _trying(answers)
+
+
+def test_without_a_mirror_only_the_origin_is_tried() -> None:
     src = source("alpine")
-    assert [a.repository.name for a in attempts(src, parse_repository("alpine"))] == [
-        "index.docker.io/library/alpine"
-    ]
+    origin = parse_repository("alpine")
+    tried: list[str] = []
+
+    def fetch(attempt: Attempt) -> str:
+        tried.append(attempt.repository.name)
+        return "answer"
+
+    def failed(attempt: Attempt, err: ResourceError | None) -> None:
+        raise AssertionError("no mirror to fail")
+
+    result = mirror_then_origin(
+        mirror_attempt(src, origin), lambda: origin_attempt(src, origin), fetch, failed
+    )
+    assert (tried, result) == (["index.docker.io/library/alpine"], "answer")
 
 
 @pytest.mark.parametrize(
@@ -95,8 +149,8 @@ def test_mirror_errors(repository: str, host: str, message: str) -> None:
 def test_resolve_source_runs_ecr_then_acr(monkeypatch: pytest.MonkeyPatch) -> None:
     from dataclasses import replace
 
-    from registry_image_resource import acr, ecr
-    from registry_image_resource.routing import resolve_source
+    from registry_image_resource.sources import acr, ecr
+    from registry_image_resource.sources.routing import resolve_source
 
     calls: list[str] = []
 

@@ -1,12 +1,14 @@
 """Which Notary server and GUN a repository signs into, and request checks before any I/O."""
 
 import re
+import subprocess
+import sys
 
 import pytest
 
 from registry_image_resource.errors import RequestError, ResourceError
-from registry_image_resource.models import ContentTrust, Source
-from registry_image_resource.reference import parse_repository
+from registry_image_resource.protocol.models import ContentTrust, Source
+from registry_image_resource.registry.reference import parse_repository
 from registry_image_resource.trust import sign_tags
 from registry_image_resource.trust.sign import notary_gun, notary_server
 
@@ -47,14 +49,20 @@ def test_servers_must_be_https_unless_loopback(server):
         notary_server(ContentTrust(server=server), parse_repository("ghcr.io/o/app"))
 
 
-def test_no_content_trust_means_nothing_happens():
-    sign_tags(
-        Source(repository="ghcr.io/o/app"),
-        parse_repository("ghcr.io/o/app"),
-        ["1.0"],
-        "sha256:" + "a" * 64,
-        1,
+def test_no_content_trust_loads_no_signing_code_and_returns_none():
+    # In a fresh interpreter: whether the signing code (and cryptography) got imported is the
+    # observable effect of sign_tags without content_trust, next to its return value.
+    program = (
+        "import sys\n"
+        "from registry_image_resource.protocol.models import Source\n"
+        "from registry_image_resource.registry.reference import parse_repository\n"
+        "from registry_image_resource.trust import sign_tags\n"
+        "result = sign_tags(Source(repository='ghcr.io/o/app'), parse_repository('ghcr.io/o/app'),"
+        " ['1.0'], 'sha256:' + 'a' * 64, 1)\n"
+        "print(result, 'registry_image_resource.trust.sign' in sys.modules, 'cryptography' in sys.modules)\n"
     )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
+    assert done.stdout == "None False False\n"
 
 
 def test_an_empty_key_fails_before_any_request():

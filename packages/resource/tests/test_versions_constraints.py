@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from registry_image_resource.constraints import ConstraintError, parse_constraint
-from registry_image_resource.versions import compare, parse_version, prerelease_allowed, sort_key
+from registry_image_resource.versioning.constraints import ConstraintError, parse_constraint
+from registry_image_resource.versioning.versions import compare, parse_version, prerelease_allowed, sort_key
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,8 @@ error code and message. This module must never format a secret into a message.
 
 from __future__ import annotations
 
+from typing import Self
+
 
 class ResourceError(Exception):
     """Base class; ``str(err)`` is the one line shown to the user."""
@@ -28,11 +30,20 @@ class ResourceError(Exception):
     def __str__(self) -> str:
         return self.message
 
-    def wrap(self, prefix: str) -> ResourceError:
-        """Return the same error with ``prefix: `` in front of its message (keeps the type)."""
-        self.message = f"{prefix}: {self.message}"
-        self.args = (self.message,)
-        return self
+    def wrap(self, prefix: str) -> Self:
+        """A new error of the same type and fields, with ``prefix: `` in front of its message."""
+        return self.reworded(f"{prefix}: {self.message}")
+
+    def reworded(self, message: str) -> Self:
+        """A new error of the same type and fields (status, code, ...) saying ``message``.
+
+        The caught error is left as it was (it may still be referenced, e.g. by a retry loop).
+        """
+        copy = type(self).__new__(type(self))
+        copy.__dict__.update(self.__dict__)
+        copy.message = message
+        copy.args = (message,)
+        return copy
 
 
 class RequestError(ResourceError):

@@ -17,13 +17,13 @@ from urllib.parse import urlsplit
 
 from registry_image_resource.errors import AuthError, RegistryError, TransportError
 from registry_image_resource.registry import retry
+from registry_image_resource.registry._http.connections import is_retryable_exception, is_transport_failure
+from registry_image_resource.registry._http.transport import ConnectOptions
 from registry_image_resource.registry.errors import describe_exception, registry_error
-from registry_image_resource.registry.http import is_retryable_exception, is_transport_failure
 from registry_image_resource.registry.retry import RETRY_STATUSES, Retryable, RetryPolicy
-from registry_image_resource.registry.transport import ConnectOptions
 
 if TYPE_CHECKING:
-    from registry_image_resource.registry.http import HTTP
+    from registry_image_resource.registry._http.connections import HTTP
 
 
 class Challenge(NamedTuple):

@@ -21,23 +21,23 @@ from urllib.parse import quote, urljoin, urlsplit
 
 from registry_image_resource.errors import IntegrityError, RegistryError, ResourceError, TransportError
 from registry_image_resource.log import get_logger
-from registry_image_resource.reference import Repository, plain_http_allowed
 from registry_image_resource.registry import retry
-from registry_image_resource.registry.auth import Authenticator, parse_challenges, pick_challenge, scope_for
-from registry_image_resource.registry.errors import describe_exception, registry_error
-from registry_image_resource.registry.http import HTTP, is_retryable_exception, is_transport_failure
-from registry_image_resource.registry.mediatypes import (
-    ACCEPT,
-    DOCKER_MANIFEST_V1_SIGNED,
-    detect_media_type,
-    sha256_digest,
+from registry_image_resource.registry._http.connections import (
+    HTTP,
+    is_retryable_exception,
+    is_transport_failure,
 )
+from registry_image_resource.registry._http.transport import ConnectOptions, deferred_tls_context, new_http
+from registry_image_resource.registry.auth import Authenticator, parse_challenges, pick_challenge, scope_for
+from registry_image_resource.registry.digests import sha256_digest
+from registry_image_resource.registry.errors import describe_exception, registry_error
+from registry_image_resource.registry.mediatypes import ACCEPT, DOCKER_MANIFEST_V1_SIGNED, detect_media_type
+from registry_image_resource.registry.reference import Repository, plain_http_allowed
 from registry_image_resource.registry.retry import RETRY_STATUSES, Retryable, RetryPolicy
-from registry_image_resource.registry.transport import ConnectOptions, deferred_tls_context, new_http
 
 if TYPE_CHECKING:
-    from registry_image_resource.models import Source
-    from registry_image_resource.registry.http import Response as BaseHTTPResponse
+    from registry_image_resource.protocol.models import Source
+    from registry_image_resource.registry._http.connections import Response as BaseHTTPResponse
 
 __all__ = ["BlobReader", "ConnectOptions", "Manifest", "RegistryClient", "options_from_source"]
 

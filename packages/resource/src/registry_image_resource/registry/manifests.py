@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from registry_image_resource.errors import RegistryError, ResourceError
-from registry_image_resource.models import Platform
+from registry_image_resource.protocol.models import Platform
 from registry_image_resource.registry.mediatypes import (
     ACCEPT,
     DOCKER_CONFIG,
@@ -36,7 +36,6 @@ from registry_image_resource.registry.mediatypes import (
     detect_media_type,
     is_image,
     is_index,
-    sha256_digest,
 )
 
 # Media types are re-exported: they belong to this data model (``mediatypes`` is the cheap import).
@@ -72,7 +71,6 @@ __all__ = [
     "parse_manifest",
     "platform_matches",
     "select_platform",
-    "sha256_digest",
     "wanted_text",
 ]
 

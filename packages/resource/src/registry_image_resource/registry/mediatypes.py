@@ -42,12 +42,6 @@ ACCEPT = ",".join(
 )
 
 
-def sha256_digest(data: bytes) -> str:
-    import hashlib  # not at module level: a check in tag mode hashes nothing
-
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
 def is_index(media_type: str) -> bool:
     return media_type in INDEX_TYPES
 

@@ -107,8 +107,7 @@ def call(
             elapsed = clock() - start
             if attempts >= policy.attempts or elapsed + delay > policy.max_elapsed:
                 if attempts > 1:
-                    error.message = f"{error.message} (gave up after {attempts} attempts)"
-                    error.args = (error.message,)
+                    error = error.reworded(f"{error.message} (gave up after {attempts} attempts)")
                 raise error from None
             _log.warning("transient error: %s; retrying in %s", error, _duration(delay))
             sleep(delay)

@@ -9,8 +9,8 @@ the image was already pushed: ``image pushed as <digest>, but signing failed: <r
 from __future__ import annotations
 
 from registry_image_resource.errors import ResourceError
-from registry_image_resource.models import Source
-from registry_image_resource.reference import Repository
+from registry_image_resource.protocol.models import Source
+from registry_image_resource.registry.reference import Repository
 
 __all__ = ["sign_tags"]
 

@@ -15,7 +15,6 @@ call ``tarfile.extractall`` or act on a path string that was not resolved this w
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import stat
@@ -24,6 +23,7 @@ from pathlib import Path
 from types import TracebackType
 
 from registry_image_resource.errors import UnpackError
+from registry_image_resource.log import Logger, get_logger
 from registry_image_resource.unpack import paths
 from registry_image_resource.unpack.tarstream import (
     DEVICES,
@@ -73,12 +73,10 @@ class Rootfs:
     have locked us out of adding children).
     """
 
-    def __init__(
-        self, path: Path, *, chown: bool | None = None, logger: logging.Logger | None = None
-    ) -> None:
+    def __init__(self, path: Path, *, chown: bool | None = None, logger: Logger | None = None) -> None:
         self.path = path
         self.chown = os.geteuid() == 0 if chown is None else chown
-        self._log = logger or logging.getLogger("registry_image_resource")
+        self._log = logger or get_logger()
         self._root_fd = -1
         self._dirs: dict[str, _DirMeta] = {}
         self._cache: dict[tuple[str, ...], paths.Resolved] = {}

@@ -1,0 +1,324 @@
+"""``check``: the versions of an image repository, oldest first (SPEC B.3, A.2.4, A.2.9).
+
+This module owns choosing the mode (tag, regex, semver), the registry mirror and its fallback to
+the origin, and each mode's selection and ordering of versions. Registry I/O goes through
+``registry.client``; version grammar and constraints live in ``versioning``; the mirror
+fallback is ``sources.routing.mirror_then_origin``.
+It must stay cheap to import (``check`` runs every minute per pipeline): nothing heavy at module
+level, and it must never send a request before the request's own fields have been validated.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+
+from registry_image_resource.commands.check.request import CheckRequest
+from registry_image_resource.errors import RequestError, ResourceError
+from registry_image_resource.log import get_logger
+from registry_image_resource.protocol.models import Platform, Source, Version
+from registry_image_resource.registry.reference import Repository, parse_repository
+from registry_image_resource.sources.routing import (
+    Attempt,
+    mirror_attempt,
+    mirror_then_origin,
+    origin_attempt,
+    resolve_source,
+)
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from registry_image_resource.registry.client import ConnectOptions, RegistryClient
+    from registry_image_resource.versioning.constraints import Constraint
+
+_log = get_logger()
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+LOOKUP_CONCURRENCY = 8
+
+
+class _Plan(NamedTuple):
+    """What one check against one registry needs, validated before any request."""
+
+    repo: Repository
+    options: ConnectOptions
+    mode: str  # "tag", "regex" or "semver"
+    regex: Any = None
+    constraint: Constraint | None = None
+
+
+def run(request: CheckRequest, *, env: Mapping[str, str] | None = None) -> list[Version]:
+    """The check response: the mirror's answer if it has one, else the origin's."""
+    environment = os.environ if env is None else env
+    mode_parts = _mode_parts(request.source)  # before any request, ECR's included
+    source = resolve_source(request.source)
+
+    def origin() -> Attempt:
+        try:
+            repo = parse_repository(source.repository)
+        except ResourceError as err:
+            raise err.wrap(f"checking origin {source.repository} failed: resolve repository") from None
+        return origin_attempt(source, repo)
+
+    def fetch(attempt: Attempt) -> list[Version]:
+        plan = _Plan(attempt.repository, attempt.options, *mode_parts)
+        if attempt.is_mirror:
+            return _check(plan, source, request.version, environment)
+        try:
+            return _check(plan, source, request.version, environment)
+        except ResourceError as err:
+            raise err.wrap(f"checking origin {source.repository} failed") from None
+
+    def mirror_failed(attempt: Attempt, err: ResourceError | None) -> None:
+        _log.warning("checking mirror %s failed: %s", attempt.repository.name, err or "tag not found")
+
+    return mirror_then_origin(mirror_attempt(source), origin, fetch, mirror_failed, answered=bool)
+
+
+def _mode_parts(source: Source) -> tuple[str, Any, Constraint | None]:
+    """The mode and its compiled pattern or constraint; invalid ones fail before any request."""
+    if source.tag:
+        return "tag", None, None
+    if source.tag_regex:
+        from registry_image_resource.protocol.regex import PatternError, compile_re2
+
+        try:
+            return "regex", compile_re2(source.tag_regex), None
+        except PatternError as err:
+            raise RequestError(f"source.tag_regex: invalid regex pattern: {err}") from None
+    constraint = None
+    if source.semver_constraint:
+        from registry_image_resource.versioning.constraints import ConstraintError, parse_constraint
+
+        try:
+            constraint = parse_constraint(source.semver_constraint)
+        except ConstraintError as err:
+            raise RequestError(f"source.semver_constraint: parse semver constraint: {err}") from None
+    return "semver", None, constraint
+
+
+def _check(plan: _Plan, source: Source, cursor: Version | None, env: Mapping[str, str]) -> list[Version]:
+    from registry_image_resource.registry.client import RegistryClient
+
+    client = RegistryClient.connect(plan.repo, plan.options, "pull", env=env)
+    try:
+        if plan.mode == "tag":
+            return _check_tag(client, source.tag, cursor)
+        if plan.mode == "regex":
+            return _check_regex(client, plan.regex, source)
+        return _check_semver(client, source, plan.constraint, cursor)
+    finally:
+        _log.debug("check of %s sent %d requests", plan.repo.name, client.requests_sent)
+        client.close()
+
+
+# --- helpers ----------------------------------------------------------------------------------------
+
+
+def _map_bounded(function: Callable[[T], R], items: Sequence[T], limit: int | None = None) -> list[R]:
+    """``[function(x) for x in items]`` with up to ``limit`` (``LOOKUP_CONCURRENCY``) running at
+    once; the first error wins."""
+    limit = LOOKUP_CONCURRENCY if limit is None else limit
+    if len(items) <= 1 or limit <= 1:
+        return [function(item) for item in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(limit, len(items))) as pool:
+        futures = [pool.submit(function, item) for item in items]
+        try:
+            return [future.result() for future in futures]
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+
+
+def _prefixed(prefix: str, function: Callable[[T], R]) -> Callable[[T], R]:
+    def call(item: T) -> R:
+        try:
+            return function(item)
+        except ResourceError as err:
+            raise err.wrap(prefix) from None
+
+    return call
+
+
+def _list_tags(client: RegistryClient) -> list[str]:
+    try:
+        return client.list_tags()
+    except ResourceError as err:
+        raise err.wrap("list repository tags") from None
+
+
+# --- tag mode (B.3.4) -------------------------------------------------------------------------------
+
+
+def _check_tag(client: RegistryClient, tag: str, cursor: Version | None) -> list[Version]:
+    lookup = _prefixed("get remote image", client.head_or_get_digest)
+    digest = lookup(tag)
+    response: list[Version] = []
+    if digest is None:
+        return response
+    if cursor is not None and cursor.digest and cursor.digest != digest and lookup(cursor.digest):
+        response.append(Version(tag=tag, digest=cursor.digest))
+    response.append(Version(tag=tag, digest=digest))
+    return response
+
+
+# --- regex mode (B.3.3) -----------------------------------------------------------------------------
+
+
+def _check_regex(client: RegistryClient, regex: Any, source: Source) -> list[Version]:
+    tags = _list_tags(client)
+    matching = [tag for tag in tags if regex.search(tag) is not None]
+    if not source.created_at_sort:
+        digests = _map_bounded(_prefixed("get tag digest", client.head_or_get_digest), matching)
+        return [Version(tag=t, digest=d) for t, d in zip(matching, digests, strict=True) if d is not None]
+
+    from registry_image_resource.protocol.platform import resolved
+
+    wanted = resolved(source.platform)
+    found = _map_bounded(lambda tag: _created(client, tag, wanted), matching)
+    dated = [
+        (created, Version(tag=tag, digest=digest))
+        for tag, (digest, created) in zip(matching, found, strict=True)
+        if digest
+    ]
+    dated.sort(key=lambda pair: pair[0])  # stable: registry order among equal times
+    return [version for _, version in dated]
+
+
+def _created(client: RegistryClient, tag: str, wanted: Platform) -> tuple[str | None, datetime]:
+    """The tag's digest (None if missing) and its image's creation time (for an index: the platform's)."""
+    from registry_image_resource.errors import NotFoundError
+    from registry_image_resource.registry import manifests
+
+    try:
+        manifest = client.get_manifest(tag)
+    except NotFoundError:
+        return None, _parse_time(None)
+    except ResourceError as err:
+        raise err.wrap("get remote image") from None
+    try:
+        image = manifest
+        if manifests.is_index(manifest.media_type):
+            index = manifests.parse_index(manifest.body, manifest.media_type)
+            child = manifests.select_platform(index, wanted, f"{client.repo.name}:{tag}")
+            image = client.get_manifest(child.digest)
+        parsed = manifests.parse_manifest(image.body, image.media_type)
+    except ResourceError as err:
+        raise err.wrap("get remote image") from None
+    try:
+        config = manifests.parse_config(client.fetch_blob(parsed.config.digest, parsed.config.size))
+    except ResourceError as err:
+        raise err.wrap("get remote image config file") from None
+    return manifest.digest, _parse_time(config.created)
+
+
+def _parse_time(text: str | None) -> datetime:
+    """RFC 3339 with any fraction; a missing or unreadable time sorts first (Go's zero time)."""
+    from datetime import UTC, datetime
+
+    epoch = datetime.min.replace(tzinfo=UTC)
+    if not text:
+        return epoch
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        return epoch
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+# --- semver mode (B.3.2) ----------------------------------------------------------------------------
+
+
+class _Candidate(NamedTuple):
+    tag: str
+    version: Any  # TagVersion, or None for the bare tag
+
+
+def _candidate(tag: str, source: Source, constraint: Constraint | None, bare: str) -> _Candidate | None:
+    """The tag as a semver-mode candidate, or None if the filters drop it (B.3.2.2)."""
+    from registry_image_resource.versioning.versions import parse_version, prerelease_allowed
+
+    if tag == bare:
+        return _Candidate(tag, None)
+    text = tag
+    if source.variant:
+        suffix = "-" + source.variant
+        if not tag.endswith(suffix):
+            return None
+        text = tag[: -len(suffix)]
+    version = parse_version(text)
+    if version is None:
+        return None
+    if constraint is not None and not constraint.check(version):
+        return None
+    if not prerelease_allowed(
+        version.prerelease, enabled=source.pre_releases, extra_prefixes=tuple(source.pre_release_prefixes)
+    ):
+        return None
+    return _Candidate(tag, version)
+
+
+def _check_semver(
+    client: RegistryClient, source: Source, constraint: Constraint | None, cursor: Version | None
+) -> list[Version]:
+    from registry_image_resource.versioning.versions import compare, sort_key
+
+    tags = _list_tags(client)
+    bare = source.variant or "latest"
+    lookup = _prefixed("get tag digest", client.head_or_get_digest)
+
+    candidates = [c for c in (_candidate(t, source, constraint, bare) for t in tags) if c is not None]
+
+    # The cursor tag is looked up first: if it still has the cursor's digest, tags that cannot be
+    # newer than it are never looked up (its own version is still reported).
+    first: list[tuple[_Candidate, str | None]] = []
+    cursor_version = None
+    if cursor is not None:
+        for candidate in candidates:
+            if candidate.tag == cursor.tag:
+                digest = lookup(candidate.tag)
+                first.append((candidate, digest))
+                if digest is not None and digest == cursor.digest:
+                    cursor_version = candidate.version
+                break
+    rest = [c for c in candidates if not first or c is not first[0][0]]
+    if cursor_version is not None:
+        rest = [c for c in rest if c.version is None or compare(c.version, cursor_version) > 0]
+    looked_up = first + list(zip(rest, _map_bounded(lambda c: lookup(c.tag), rest), strict=True))
+
+    tag_digests: dict[str, str] = {}
+    chosen: dict[str, _Candidate] = {}  # digest -> the candidate naming it
+    latest = None
+    for candidate, digest in looked_up:
+        if digest is None:
+            continue
+        tag_digests[candidate.tag] = digest
+        version = candidate.version
+        if version is None:
+            latest = candidate.tag
+            continue
+        existing = chosen.get(digest)
+        replace_it = existing is None
+        if existing is not None:
+            old = existing.version
+            if not old.prerelease and version.prerelease:
+                replace_it = False
+            elif old.prerelease and not version.prerelease:
+                replace_it = True  # a final release beats prereleases
+            elif version.original.count(".") > old.original.count("."):
+                replace_it = True  # the most specific alias names the digest
+        if replace_it:
+            chosen[digest] = candidate
+
+    ordered = sorted(chosen.items(), key=lambda item: sort_key(item[1].version))
+    response = [Version(tag=candidate.tag, digest=digest) for digest, candidate in ordered]
+    if latest is not None and constraint is None and tag_digests[latest] not in chosen:
+        response.append(Version(tag=latest, digest=tag_digests[latest]))
+    return response
