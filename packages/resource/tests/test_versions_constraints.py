@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from registry_image_resource.versioning.constraints import ConstraintError, parse_constraint
-from registry_image_resource.versioning.versions import compare, parse_version, prerelease_allowed, sort_key
+from registry_image_resource.versioning.versions import (
+    compare,
+    compare_prerelease,
+    parse_version,
+    prerelease_allowed,
+    sort_key,
+)
 
 
 @pytest.mark.parametrize(
@@ -218,3 +224,14 @@ def test_improper_constraints(constraint, message):
 def test_empty_or_group_is_any():
     parsed = parse_constraint("<1.0 || ")
     assert parsed.check(parse_version("5.0.0")) is True
+
+
+def test_prerelease_identifiers_past_uint64_compare_as_text_as_masterminds_does() -> None:
+    # Go's strconv.ParseUint fails on both, so Masterminds compares them byte by byte.
+    assert compare_prerelease("99999999999999999999", "100000000000000000000") == 1
+
+
+def test_a_version_prints_in_canonical_form_with_prerelease_and_build() -> None:
+    version = parse_version("v1.2-rc.1+build.5")
+    assert version is not None
+    assert (str(version), version.original) == ("1.2.0-rc.1+build.5", "v1.2-rc.1+build.5")

@@ -8,10 +8,15 @@ stdout except the single successful response, and never a secret anywhere.
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from registry_image_resource.errors import RequestError, ResourceError
 from registry_image_resource.log import configure, get_logger, redact
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from registry_image_resource.protocol.models import Source
 
 COMMANDS = ("check", "in", "out")
 USAGE = "usage: registry-image-resource check | in DEST | out SRC"
@@ -25,44 +30,45 @@ def one_line(message: str) -> str:
 def _run(command: str, args: list[str], raw: bytes, secrets: list[str]) -> Any:
     # Each command's package is imported only when it runs (``commands/__init__`` imports none),
     # so that ``check`` (run every minute per pipeline) loads only its own code.
-    from registry_image_resource.protocol.decoding import secrets_of
-
     if command == "check":
         from registry_image_resource.commands import check
         from registry_image_resource.commands.check.request import decode_check
 
         check_request = decode_check(raw)
-        secrets.extend(secrets_of(check_request.source))
-        configure(debug=check_request.source.debug, secrets=secrets, deferred=True)
+        _configure(check_request.source, secrets, deferred=True)
         return [{"tag": v.tag, "digest": v.digest} for v in check.run(check_request)]
     if command == "in":
+        from registry_image_resource.commands import get
         from registry_image_resource.commands.get.request import decode_in
 
         in_request = decode_in(raw)
-        secrets.extend(secrets_of(in_request.source))
-        configure(debug=in_request.source.debug, secrets=secrets)
-        # SPEC B.1.1: checked after decoding, same text for in and out.
-        if not args:
-            raise RequestError("destination path not specified")
-        from pathlib import Path
-
-        from registry_image_resource.commands import get
-
-        return get.run(in_request, Path(args[0]))
+        _configure(in_request.source, secrets)
+        return get.run(in_request, _destination(args))
     if command == "out":
+        from registry_image_resource.commands import put
         from registry_image_resource.commands.put.request import decode_out
 
         out_request = decode_out(raw)
-        secrets.extend(secrets_of(out_request.source))
-        configure(debug=out_request.source.debug, secrets=secrets)
-        if not args:
-            raise RequestError("destination path not specified")
-        from pathlib import Path
-
-        from registry_image_resource.commands import put
-
-        return put.run(out_request, Path(args[0]))
+        _configure(out_request.source, secrets)
+        return put.run(out_request, _destination(args))
     raise RequestError(f"unknown command {command!r}; {USAGE}")
+
+
+def _configure(source: Source, secrets: list[str], *, deferred: bool = False) -> None:
+    """Logging at the request's level, masking every secret the request carries from now on."""
+    from registry_image_resource.protocol.decoding import secrets_of
+
+    secrets.extend(secrets_of(source))
+    configure(debug=source.debug, secrets=secrets, deferred=deferred)
+
+
+def _destination(args: list[str]) -> Path:
+    """The directory argument of ``in`` and ``out``; checked after decoding (SPEC B.1.1)."""
+    if not args:
+        raise RequestError("destination path not specified")
+    from pathlib import Path
+
+    return Path(args[0])
 
 
 def _fail(message: str, secrets: list[str]) -> int:

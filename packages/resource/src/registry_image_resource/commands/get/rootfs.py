@@ -16,11 +16,8 @@ from registry_image_resource.commands.get.downloads import BlobOpener, Downloads
 from registry_image_resource.commands.get.files import write_file
 from registry_image_resource.commands.get.image import ImageWithConfig
 from registry_image_resource.errors import ResourceError, UnpackError
-from registry_image_resource.log import get_logger
 from registry_image_resource.protocol.go_json import go_json
-from registry_image_resource.unpack import Rootfs, decompressed
-
-_log = get_logger()
+from registry_image_resource.unpack import Rootfs, apply_blob
 
 
 def metadata_json(config: dict[str, Any]) -> bytes:
@@ -52,12 +49,11 @@ def write_rootfs(
     if layers:
         with Downloads(client, dest, concurrency=concurrency, progress=progress) as downloads:
             pending = downloads.start(Wanted(layer.digest, layer.size) for layer in layers)
-            with Rootfs(dest / "rootfs", logger=_log) as rootfs:
+            with Rootfs(dest / "rootfs") as rootfs:
                 for number, (layer, download) in enumerate(zip(layers, pending, strict=True), start=1):
                     label = f"layer {number}/{len(layers)} {layer.digest}"
                     try:
-                        with decompressed(download.open()) as tar:
-                            rootfs.apply_layer(tar, label)
+                        apply_blob(rootfs, download.open(), label)
                         download.result()
                     except UnpackError as err:
                         failure = _download_failure(download)
