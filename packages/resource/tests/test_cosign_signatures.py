@@ -8,6 +8,7 @@ import re
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from fake_registry import cosign_sign
 from registry_image_resource.trust.cosign import (
     SignatureError,
     SignedPayload,
@@ -416,3 +417,32 @@ def test_containers_image_style_payload_with_tag_verifies(key):
         }
     ).encode()
     assert verify_signatures([signed(key, data)], [key.public], REPO, DIGEST) == Verified(key.public, 1)
+
+
+# --- against the fake registry's own, independently written signing -----------------------------
+
+
+def stored_layers(registry, repository, tag):
+    parsed = parse_signature_manifest(registry.manifest(repository, tag).body, tag)
+    return [
+        SignedPayload(registry.blob(repository, layer.digest), layer.signature) for layer in parsed.layers
+    ]
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        (None, None),
+        ("tampered-payload", "signature 1 does not verify with any key in source.cosign.public_keys"),
+        ("garbage-signature", "signature 1 does not verify with any key in source.cosign.public_keys"),
+        ("no-annotation", "signature 1 has no dev.cosignproject.cosign/signature annotation"),
+    ],
+)
+def test_signatures_made_by_the_fake_registry(fake_registry, key, fault, reason):
+    fake_registry.push_image("team/app", "1.0")
+    digest = fake_registry.manifest("team/app", "1.0").digest
+    tag = cosign_sign(fake_registry, "team/app", "1.0", key.key, fault=fault)
+    result = verify_signatures(
+        stored_layers(fake_registry, "team/app", tag), [key.public], f"{fake_registry.host}/team/app", digest
+    )
+    assert result == (Verified(key.public, 1) if reason is None else Unverified(reason))

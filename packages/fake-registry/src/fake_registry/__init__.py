@@ -7,10 +7,12 @@ seed it with :meth:`FakeRegistry.push_image` / :meth:`FakeRegistry.push_index`, 
 :class:`Symlink`, :class:`Hardlink`, :class:`Whiteout`, :class:`OpaqueWhiteout` entries, and can be
 uploaded to any registry (a real ``registry:2`` too) with :func:`upload`, written as an OCI
 layout with :func:`write_oci_layout` (or just their blobs with :func:`write_blobs`) or as a
-``docker save`` tarball with :func:`write_docker_archive`.
+``docker save`` tarball with :func:`write_docker_archive`. :func:`cosign_sign` stores a cosign
+signature (or a bad one on purpose) for a stored image.
 """
 
 from fake_registry._auth import AuthConfig
+from fake_registry._cosign import cosign_sign
 from fake_registry._errors import RegistryError
 from fake_registry._faults import Fault, Faults, LoggedRequest, RequestLog
 from fake_registry._image import (
@@ -64,6 +66,7 @@ __all__ = [
     "build_image",
     "build_index",
     "build_layer",
+    "cosign_sign",
     "decompress",
     "forward_request",
     "tar_bytes",
