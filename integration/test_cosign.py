@@ -24,7 +24,7 @@ import pytest
 from fake_registry import ImageConfig, build_image, build_index, write_docker_archive, write_oci_layout
 from integration.resource_cli import base_env, run_resource
 from integration.servers import RegistryServer, run_tool, skopeo_copy
-from registry_image_resource.reference import parse_repository
+from registry_image_resource.registry.reference import parse_repository
 from registry_image_resource.registry.client import ConnectOptions, RegistryClient
 from registry_image_resource.trust.cosign import (
     append_signature,

@@ -7,7 +7,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from fake_registry import cosign_sign
 from registry_image_resource.errors import RegistryError
-from registry_image_resource.reference import Repository
+from registry_image_resource.registry.reference import Repository
 from registry_image_resource.registry.client import ConnectOptions, RegistryClient
 from registry_image_resource.trust.cosign import SignatureError, Unverified, Verified
 from registry_image_resource.trust.cosign.keys import PrivateKey, _public

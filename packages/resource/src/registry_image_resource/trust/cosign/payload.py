@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from registry_image_resource.errors import RequestError
-from registry_image_resource.reference import parse_repository
+from registry_image_resource.registry.reference import parse_repository
 
 __all__ = ["SIGNATURE_TYPE", "Payload", "PayloadError", "build_payload", "parse_payload", "same_repository"]
 
