@@ -78,6 +78,24 @@ def _fail(message: str, secrets: list[str]) -> int:
     return 1
 
 
+def _cosign_keygen(args: list[str]) -> int:
+    """Not a resource command: a key pair for users without cosign, in the same error style."""
+    import getpass
+    import os
+
+    from registry_image_resource.trust.cosign.keygen import keygen
+
+    password = os.environ.get("COSIGN_PASSWORD")
+    terminal = sys.stdin is not None and sys.stdin.isatty()
+    try:
+        lines = keygen(args, os.environ, getpass.getpass if terminal else None)
+    except ResourceError as err:
+        return _fail(str(err), [password] if password else [])
+    for line in lines:
+        print(line)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """The resource's commands in this process; ``entry.entry`` wraps it for the console script
     and ``python -m registry_image_resource``. Returns the exit status."""
@@ -86,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     secrets: list[str] = []
     if not args:
         return _fail(USAGE, secrets)
+    if args[0] == "cosign-keygen":
+        return _cosign_keygen(args[1:])
     if args[0] not in COMMANDS:  # before reading stdin, which may be a terminal
         return _fail(f"unknown command {args[0]!r}; {USAGE}", secrets)
     try:

@@ -19,7 +19,14 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, BinaryIO
 
 from registry_image_resource.errors import RequestError
-from registry_image_resource.protocol.models import ContentTrust, Platform, RegistryMirror, Source, Version
+from registry_image_resource.protocol.models import (
+    ContentTrust,
+    Cosign,
+    Platform,
+    RegistryMirror,
+    Source,
+    Version,
+)
 from registry_image_resource.registry.reference import parse_registry
 
 __all__ = [
@@ -278,6 +285,26 @@ def _content_trust(value: object, path: str) -> ContentTrust | None:
     return trust
 
 
+def _cosign(value: object, path: str) -> Cosign | None:
+    """Shape only: the keys are parsed (and ``cryptography`` imported) by the command using them."""
+    values = object_fields(value, path, _COSIGN_FIELDS)
+    if values is None:
+        return None
+    cosign = Cosign(**values)
+    if not cosign.private_key and not cosign.public_keys:
+        raise RequestError(
+            f"{path}: set private_key (to sign in out) or public_keys (to verify in check and in)"
+        )
+    if cosign.password and not cosign.private_key:
+        raise RequestError(f"{path}.password is set but {path}.private_key is not")
+    if cosign.private_key and not any(t.endswith("PRIVATE KEY") for t in _pem_types(cosign.private_key)):
+        raise RequestError(f"{path}.private_key: no PEM private key found")
+    for i, pem in enumerate(cosign.public_keys):
+        if "PUBLIC KEY" not in _pem_types(pem):
+            raise RequestError(f"{path}.public_keys[{i}]: no PEM public key found")
+    return cosign
+
+
 def version_field(value: object, path: str) -> Version | None:
     values = object_fields(value, path, _VERSION_FIELDS)
     return None if values is None else Version(**{"tag": "", "digest": "", **values})
@@ -314,6 +341,11 @@ _CONTENT_TRUST_FIELDS: dict[str, Decoder] = {
         "password",
     )
 }
+_COSIGN_FIELDS: dict[str, Decoder] = {
+    "private_key": string_field,
+    "password": string_field,
+    "public_keys": strings_field,
+}
 _VERSION_FIELDS: dict[str, Decoder] = {"tag": string_field, "digest": string_field}
 _SOURCE_FIELDS: dict[str, Decoder] = {
     "repository": string_field,
@@ -343,6 +375,7 @@ _SOURCE_FIELDS: dict[str, Decoder] = {
     "azure_environment": string_field,
     "registry_mirror": _registry_mirror,
     "content_trust": _content_trust,
+    "cosign": _cosign,
     "ca_certs": strings_field,
     "client_cert": string_field,
     "client_key": string_field,
@@ -404,6 +437,8 @@ def secrets_of(source: Source) -> list[str]:
         trust = source.content_trust
         values += [trust.repository_key, trust.repository_passphrase, trust.tls_key, trust.password]
         basic.append((trust.username, trust.password))
+    if source.cosign is not None:
+        values += [source.cosign.private_key, source.cosign.password]
     for username, password in basic:
         if password:
             values.append(base64.b64encode(f"{username}:{password}".encode()).decode("ascii"))

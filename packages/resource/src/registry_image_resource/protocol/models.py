@@ -57,6 +57,15 @@ class ContentTrust:
 
 
 @dataclass(frozen=True, slots=True)
+class Cosign:
+    """``source.cosign``: the key ``out`` signs with, and the public keys ``check`` and ``in`` accept."""
+
+    private_key: str = field(default="", repr=False)
+    password: str = field(default="", repr=False)
+    public_keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Source:
     """The ``source`` object: where the repository is, how to reach it, which tags count."""
 
@@ -87,6 +96,7 @@ class Source:
     azure_environment: str = ""
     registry_mirror: RegistryMirror | None = None
     content_trust: ContentTrust | None = None
+    cosign: Cosign | None = None
     ca_certs: tuple[str, ...] = ()
     client_cert: str = ""
     client_key: str = field(default="", repr=False)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from registry_image_resource.registry.client import ConnectOptions, RegistryClient
+    from registry_image_resource.trust.cosign import PublicKey
     from registry_image_resource.versioning.constraints import Constraint
 
 _log = get_logger()
@@ -55,6 +56,7 @@ def run(request: CheckRequest, *, env: Mapping[str, str] | None = None) -> list[
     """The check response: the mirror's answer if it has one, else the origin's."""
     environment = os.environ if env is None else env
     mode_parts = _mode_parts(request.source)  # before any request, ECR's included
+    keys = _public_keys(request.source)
     source = resolve_source(request.source)
 
     def origin() -> Attempt:
@@ -67,9 +69,11 @@ def run(request: CheckRequest, *, env: Mapping[str, str] | None = None) -> list[
     def fetch(attempt: Attempt) -> list[Version]:
         plan = _Plan(attempt.repository, attempt.options, *mode_parts)
         if attempt.is_mirror:
-            return _check(plan, source, request.version, environment)
+            # A mirror serves the origin's signature tags: what was signed is the origin's name.
+            signed_as = parse_repository(source.repository).name
+            return _check(plan, source, request.version, environment, keys=keys, signed_as=signed_as)
         try:
-            return _check(plan, source, request.version, environment)
+            return _check(plan, source, request.version, environment, keys=keys, signed_as=plan.repo.name)
         except ResourceError as err:
             raise err.wrap(f"checking origin {source.repository} failed") from None
 
@@ -101,19 +105,64 @@ def _mode_parts(source: Source) -> tuple[str, Any, Constraint | None]:
     return "semver", None, constraint
 
 
-def _check(plan: _Plan, source: Source, cursor: Version | None, env: Mapping[str, str]) -> list[Version]:
+def _public_keys(source: Source) -> tuple[PublicKey, ...]:
+    """``source.cosign.public_keys`` parsed (importing the cosign code only when there are some)."""
+    if source.cosign is None or not source.cosign.public_keys:
+        return ()
+    from registry_image_resource.trust.cosign import load_public_keys
+
+    return load_public_keys(source.cosign.public_keys)
+
+
+def _check(
+    plan: _Plan,
+    source: Source,
+    cursor: Version | None,
+    env: Mapping[str, str],
+    *,
+    keys: Sequence[PublicKey] = (),
+    signed_as: str = "",
+) -> list[Version]:
     from registry_image_resource.registry.client import RegistryClient
 
     client = RegistryClient.connect(plan.repo, plan.options, "pull", env=env)
     try:
         if plan.mode == "tag":
-            return _check_tag(client, source.tag, cursor)
-        if plan.mode == "regex":
-            return _check_regex(client, plan.regex, source)
-        return _check_semver(client, source, plan.constraint, cursor)
+            versions = _check_tag(client, source.tag, cursor)
+        elif plan.mode == "regex":
+            versions = _check_regex(client, plan.regex, source)
+        else:
+            versions = _check_semver(client, source, plan.constraint, cursor)
+        return _signed_only(client, keys, versions, signed_as) if keys else versions
     finally:
         _log.debug("check of %s sent %d requests", plan.repo.name, client.requests_sent)
         client.close()
+
+
+def _signed_only(
+    client: RegistryClient, keys: Sequence[PublicKey], versions: list[Version], signed_as: str
+) -> list[Version]:
+    """The versions whose digest carries a signature by one of ``keys``; one INFO line per other.
+
+    Signature look-ups run concurrently, like the digest look-ups; a skipped version shows up on
+    a later check once it is signed.
+    """
+    from registry_image_resource.trust.cosign.remote import verify_digest
+    from registry_image_resource.trust.cosign.verify import Unverified, Verified
+
+    def verify(digest: str) -> Verified | Unverified:
+        return verify_digest(client, keys, digest, signed_as)
+
+    digests = list(dict.fromkeys(v.digest for v in versions))
+    results = dict(zip(digests, _map_bounded(_prefixed("verify signature", verify), digests), strict=True))
+    signed = []
+    for version in versions:
+        result = results[version.digest]
+        if isinstance(result, Verified):
+            signed.append(version)
+        else:
+            _log.info("skipping %s (%s): %s", version.tag, version.digest, result.reason)
+    return signed
 
 
 # --- helpers ----------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import shutil
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from registry_image_resource.commands.get.downloads import DEFAULT_CONCURRENCY
 from registry_image_resource.commands.get.files import write_file
@@ -40,6 +40,9 @@ from registry_image_resource.sources.routing import (
     resolve_source,
 )
 
+if TYPE_CHECKING:
+    from registry_image_resource.trust.cosign import PublicKey
+
 __all__ = ["run"]
 
 _OUTPUTS = ("rootfs", "image.tar", "oci", "metadata.json", "labels.json")
@@ -50,6 +53,7 @@ _log = get_logger()
 class _Fetched:
     top: Manifest
     image: ImageWithConfig | None
+    verified_by: PublicKey | None = None
 
 
 def _compile(pattern: str, field: str) -> Any:
@@ -91,11 +95,15 @@ def _download(
     origin: Repository,
     platform: Platform,
     want_image: bool,
+    keys: tuple[PublicKey, ...],
 ) -> _Fetched:
     params, version, debug = request.params, request.version, request.source.debug
     _log.info("fetching %s@%s", target.repository.name, version.digest)
     fmt = params.format or "rootfs"
     with RegistryClient.connect(target.repository, target.options) as client:
+        # Before anything is fetched into DEST: the version's digest (an index's, for a platform
+        # pick) must carry a signature by one of the keys, naming the origin repository.
+        verified_by = _verify(client, keys, version.digest, origin) if keys else None
         try:
             top = client.get_manifest(version.digest)
         except ResourceError as err:
@@ -153,7 +161,20 @@ def _download(
                     progress.close()
         if want_image and image is None:
             image = image_of()
-        return _Fetched(top, image)
+        return _Fetched(top, image, verified_by)
+
+
+def _verify(
+    client: RegistryClient, keys: tuple[PublicKey, ...], digest: str, origin: Repository
+) -> PublicKey:
+    from registry_image_resource.trust.cosign import SignatureError, Verified
+    from registry_image_resource.trust.cosign.remote import verify_digest
+
+    result = verify_digest(client, keys, digest, origin.name)
+    if not isinstance(result, Verified):
+        raise SignatureError(f"signature verification failed for {origin.name}@{digest}: {result.reason}")
+    _log.info("signature verified with key %s", result.key.fingerprint)
+    return result.key
 
 
 def _describe(err: OSError) -> str:
@@ -173,6 +194,11 @@ def run(request: InRequest, dest: Path) -> dict[str, Any]:
     # The patterns first: a bad one fails before any request, ECR's included (as in check).
     label_re = _compile(source.label_regex, "label_regex")
     annotation_re = _compile(source.annotation_regex, "annotation_regex")
+    keys: tuple[PublicKey, ...] = ()
+    if source.cosign is not None and source.cosign.public_keys:
+        from registry_image_resource.trust.cosign import load_public_keys
+
+        keys = load_public_keys(source.cosign.public_keys)
     source = resolve_source(source)
     request = replace(request, source=source)
     try:
@@ -185,9 +211,13 @@ def run(request: InRequest, dest: Path) -> dict[str, Any]:
 
     def fetch(attempt: Attempt) -> _Fetched:
         if attempt.is_mirror:
-            return _download(attempt, request, dest, origin=repo, platform=platform, want_image=want_image)
+            return _download(
+                attempt, request, dest, origin=repo, platform=platform, want_image=want_image, keys=keys
+            )
         try:
-            return _download(attempt, request, dest, origin=repo, platform=platform, want_image=want_image)
+            return _download(
+                attempt, request, dest, origin=repo, platform=platform, want_image=want_image, keys=keys
+            )
         except ResourceError as err:
             raise err.wrap("download failed") from None
 
@@ -205,6 +235,8 @@ def run(request: InRequest, dest: Path) -> dict[str, Any]:
             metadata += _matching(label_re, fetched.image.config.labels)
         if annotation_re is not None:
             metadata += _matching(annotation_re, fetched.image.image.parsed.annotations)
+    if fetched.verified_by is not None:
+        metadata.append({"name": "cosign_key_fingerprint", "value": fetched.verified_by.fingerprint})
 
     # Last, and only now: the files that say "this version is here".
     for name, value in (("tag", version.tag), ("digest", version.digest), ("repository", source.repository)):

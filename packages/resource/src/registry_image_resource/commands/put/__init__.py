@@ -28,6 +28,7 @@ from registry_image_resource.protocol.models import Source
 if TYPE_CHECKING:
     from registry_image_resource.registry.client import RegistryClient
     from registry_image_resource.registry.reference import Repository
+    from registry_image_resource.trust.cosign import PrivateKey, PublicKey
 
 _CHUNK = 1024 * 1024
 
@@ -54,6 +55,7 @@ def run(request: OutRequest, src: Path) -> dict[str, Any]:
             loaded = load_image(Path(match), Path(workdir))
         except ResourceError as err:
             raise err.wrap(f"could not load image from path '{params.image}'") from None
+        cosign = _cosign_keys(source)  # a wrong password fails before anything is pushed
         # ECR is the first request of all (STS, ECR): only once the input is known to be good.
         if source.aws_region or source.azure_acr:
             source = resolve_source(source)
@@ -61,22 +63,70 @@ def run(request: OutRequest, src: Path) -> dict[str, Any]:
                 repo = parse_repository(source.repository)
             except ResourceError as err:
                 raise err.wrap("could not resolve repository") from None
-        tags, digest = _push(source, repo, local, loaded)
+        tags, digest, signature_tag = _push(source, repo, local, loaded, cosign)
     if source.content_trust is not None:
         _sign(source, repo, unique(tags), loaded.root)
-    return {
-        "version": {"tag": tags[0], "digest": digest},
-        "metadata": [
-            {"name": "repository", "value": source.repository},
-            {"name": "tags", "value": " ".join(tags)},
-        ],
-    }
+    metadata = [
+        {"name": "repository", "value": source.repository},
+        {"name": "tags", "value": " ".join(tags)},
+    ]
+    if signature_tag is not None:
+        metadata.append({"name": "cosign_signature_tag", "value": signature_tag})
+    return {"version": {"tag": tags[0], "digest": digest}, "metadata": metadata}
+
+
+def _cosign_keys(source: Source) -> tuple[PrivateKey, tuple[PublicKey, ...]] | None:
+    """The signing key (decrypted now) and the public keys to check the result with, if signing."""
+    if source.cosign is None or not source.cosign.private_key:
+        return None
+    from registry_image_resource.trust.cosign import load_private_key, load_public_keys
+
+    key = load_private_key(
+        source.cosign.private_key, source.cosign.password, where="source.cosign.private_key"
+    )
+    return key, load_public_keys(source.cosign.public_keys)
+
+
+def _cosign_sign(
+    client: RegistryClient, root: ManifestNode, key: PrivateKey, keys: tuple[PublicKey, ...]
+) -> str:
+    """Sign what was pushed (an index and every manifest under it), then check the top signature.
+
+    Returns the top manifest's signature tag. Any failure says the image is already pushed.
+    """
+    from registry_image_resource.trust.cosign import Verified, signature_tag
+    from registry_image_resource.trust.cosign.remote import push_signature, verify_digest
+
+    log = get_logger()
+    pending = [root]
+    try:
+        while pending:
+            node = pending.pop(0)
+            pending.extend(node.children)
+            pushed = push_signature(client, key, node.digest)
+            log.info("signed %s with key %s: %s", node.digest, key.public.fingerprint, pushed.tag)
+        if keys:
+            result = verify_digest(client, keys, root.digest)
+            if not isinstance(result, Verified):
+                raise ResourceError(
+                    f"the signature does not verify with source.cosign.public_keys: {result.reason}"
+                )
+    except ResourceError as err:
+        raise err.wrap(f"image pushed as {root.digest}, but not signed") from None
+    return signature_tag(root.digest)
 
 
 def _push(
-    source: Source, repo: Repository, local: LocalTags, loaded: LoadedImage
-) -> tuple[tuple[str, ...], str]:
-    """Connect, list tags for the aliases if asked, push; the push list and the pushed digest."""
+    source: Source,
+    repo: Repository,
+    local: LocalTags,
+    loaded: LoadedImage,
+    cosign: tuple[PrivateKey, tuple[PublicKey, ...]] | None,
+) -> tuple[tuple[str, ...], str, str | None]:
+    """Connect, list tags for the aliases if asked, push, sign with cosign if asked.
+
+    Returns the push list, the pushed digest and the cosign signature tag (None without cosign).
+    """
     from registry_image_resource.commands.put.push import push
     from registry_image_resource.registry.client import RegistryClient, options_from_source
 
@@ -102,7 +152,8 @@ def _push(
             len(report.mounted),
             len(report.existing),
         )
-    return tags, loaded.root.digest
+        signature_tag = _cosign_sign(client, loaded.root, *cosign) if cosign is not None else None
+    return tags, loaded.root.digest, signature_tag
 
 
 def _existing_tags(client: RegistryClient) -> list[str]:

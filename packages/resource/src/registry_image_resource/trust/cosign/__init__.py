@@ -16,6 +16,7 @@ from registry_image_resource.trust.cosign.keys import (
     generate_key_pair,
     load_private_key,
     load_public_key,
+    load_public_keys,
     read_passphrase_file,
 )
 from registry_image_resource.trust.cosign.payload import build_payload, parse_payload
@@ -46,6 +47,7 @@ __all__ = [
     "generate_key_pair",
     "load_private_key",
     "load_public_key",
+    "load_public_keys",
     "parse_payload",
     "parse_signature_manifest",
     "read_passphrase_file",

@@ -27,6 +27,7 @@ import hashlib
 import json
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ __all__ = [
     "generate_key_pair",
     "load_private_key",
     "load_public_key",
+    "load_public_keys",
     "read_passphrase_file",
 ]
 
@@ -155,6 +157,13 @@ def load_public_key(pem: str | bytes, *, where: str) -> PublicKey:
     _p256(key, where, "public")
     assert isinstance(key, ec.EllipticCurvePublicKey)
     return _public(key)
+
+
+def load_public_keys(
+    pems: Sequence[str], *, where: str = "source.cosign.public_keys"
+) -> tuple[PublicKey, ...]:
+    """Every key of a ``public_keys`` list; errors name the entry (``source.cosign.public_keys[1]``)."""
+    return tuple(load_public_key(pem, where=f"{where}[{i}]") for i, pem in enumerate(pems))
 
 
 def load_private_key(pem: str | bytes, password: str | bytes, *, where: str) -> PrivateKey:

@@ -46,11 +46,15 @@ def read_signature_manifest(client: RegistryClient, digest: str) -> SignatureMan
     return parse_signature_manifest(manifest.body, tag)
 
 
-def verify_digest(client: RegistryClient, keys: Sequence[PublicKey], digest: str) -> Verified | Unverified:
+def verify_digest(
+    client: RegistryClient, keys: Sequence[PublicKey], digest: str, repository_name: str | None = None
+) -> Verified | Unverified:
     """Whether ``digest`` in the client's repository carries a signature by one of ``keys``.
 
-    A malformed signature tag is an ``Unverified`` with the parser's one-line reason, so that
-    ``check`` can skip the candidate; registry and transport failures raise as usual.
+    The payload must name ``repository_name`` (default: the client's repository; a mirror's
+    client passes the origin's name, which is what was signed). A malformed signature tag is an
+    ``Unverified`` with the parser's one-line reason, so that ``check`` can skip the candidate;
+    registry and transport failures raise as usual.
     """
     tag = signature_tag(digest)
     try:
@@ -65,7 +69,7 @@ def verify_digest(client: RegistryClient, keys: Sequence[PublicKey], digest: str
             return Unverified(f"signature tag {tag}: layer {number} is larger than {MAX_PAYLOAD_SIZE} bytes")
         payload = client.fetch_blob(layer.digest, layer.size)
         layers.append(SignedPayload(payload, layer.signature))
-    result = verify_signatures(layers, keys, client.repo.name, digest)
+    result = verify_signatures(layers, keys, repository_name or client.repo.name, digest)
     if isinstance(result, Unverified):
         return Unverified(f"signature tag {tag}: {result.reason}")
     return result
