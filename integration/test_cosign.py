@@ -24,8 +24,8 @@ import pytest
 from fake_registry import ImageConfig, build_image, build_index, write_docker_archive, write_oci_layout
 from integration.resource_cli import base_env, run_resource
 from integration.servers import RegistryServer, run_tool, skopeo_copy
-from registry_image_resource.registry.reference import parse_repository
 from registry_image_resource.registry.client import ConnectOptions, RegistryClient
+from registry_image_resource.registry.reference import parse_repository
 from registry_image_resource.trust.cosign import (
     append_signature,
     build_payload,
@@ -44,12 +44,18 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Key A from the CLI's ``cosign-keygen`` (as a user without cosign makes it), key B from the module."""
     directory = tmp_path_factory.mktemp("keys")
     home = tmp_path_factory.mktemp("home")
-    result = run_resource_argv(["cosign-keygen", str(directory)], base_env(home, {"COSIGN_PASSWORD": PASSWORD}))
+    result = run_resource_argv(
+        ["cosign-keygen", str(directory)], base_env(home, {"COSIGN_PASSWORD": PASSWORD})
+    )
     assert result.returncode == 0, result.stderr
     pair_b = generate_key_pair(PASSWORD)
     a_private, a_public = (directory / "cosign.key").read_text(), (directory / "cosign.pub").read_text()
     return {
-        "a": {"private": a_private, "public": a_public, "key": load_private_key(a_private, PASSWORD, where="a")},
+        "a": {
+            "private": a_private,
+            "public": a_public,
+            "key": load_private_key(a_private, PASSWORD, where="a"),
+        },
         "b": {
             "private": pair_b.private_pem.decode(),
             "public": pair_b.public_pem.decode(),
@@ -78,19 +84,21 @@ def fingerprint(public_pem: str) -> str:
 
 
 def source(server: RegistryServer, repo: str, **cosign: Any) -> dict[str, Any]:
-    value: dict[str, Any] = {"repository": server.repository(repo), "cosign": cosign}
+    value: dict[str, Any] = {"repository": server.repository(repo)}
+    if cosign:
+        value["cosign"] = cosign
     if server.username is not None:
         value["username"], value["password"] = server.username, server.password
     return value
 
 
-def push(tmp_path: Path, server: RegistryServer, repo: str, tag: str, name: str, env: dict[str, str], **cosign: Any):
+def push(
+    tmp_path: Path, server: RegistryServer, repo: str, tag: str, name: str, env: dict[str, str], **cosign: Any
+):
     """``out`` of a one-file image tagged ``tag``; returns the JSON answer."""
     src = tmp_path / f"src-{tag}-{name}"
     write_docker_archive(build_image([{"etc/name": name.encode()}]), src / "image.tar", [f"app:{tag}"])
     request = {"source": {**source(server, repo, **cosign), "tag": tag}, "params": {"image": "image.tar"}}
-    if not cosign:
-        del request["source"]["cosign"]
     return run_resource("out", request, str(src), env=env).json
 
 
@@ -104,13 +112,17 @@ def verifying(keys: dict[str, Any], *names: str) -> dict[str, Any]:
 
 def client_for(server: RegistryServer, repo: str) -> RegistryClient:
     options = ConnectOptions(username=server.username or "", password=server.password or "")
-    return RegistryClient.connect(parse_repository(server.repository(repo)), options, "push,pull", env={"TEST": "true"})
+    return RegistryClient.connect(
+        parse_repository(server.repository(repo)), options, "push,pull", env={"TEST": "true"}
+    )
 
 
 def store_signature(server: RegistryServer, repo: str, digest: str, payload: bytes, signature: bytes) -> None:
     """Append a layer with ``payload`` and ``signature`` to ``digest``'s signature tag, as any signer could."""
     with client_for(server, repo) as client:
-        built = append_signature(read_signature_manifest(client, digest), payload, base64.b64encode(signature).decode())
+        built = append_signature(
+            read_signature_manifest(client, digest), payload, base64.b64encode(signature).decode()
+        )
         for blob_digest, data in built.blobs.items():
             client.upload_blob(blob_digest, len(data), functools.partial(io.BytesIO, data))
         client.put_manifest(signature_tag(digest), built.manifest, built.media_type)
@@ -137,7 +149,9 @@ def check(server, repo, env, tag=None, ok=True, **cosign):
 
 def get(server, repo, version, dest, env, ok=True, **cosign):
     dest.mkdir(exist_ok=True)
-    return run_resource("in", {"source": source(server, repo, **cosign), "version": version}, str(dest), env=env, ok=ok)
+    return run_resource(
+        "in", {"source": source(server, repo, **cosign), "version": version}, str(dest), env=env, ok=ok
+    )
 
 
 # --- out signs, check and in verify ------------------------------------------------------------
@@ -155,8 +169,12 @@ def test_out_signs_and_check_and_in_verify(registry, repo_name, keys, tmp_path, 
     found = check(registry, repo_name, env, tag="1.0", **verifying(keys, "a"))
     assert found.json == [{"tag": "1.0", "digest": digest}]
 
-    result = get(registry, repo_name, {"tag": "1.0", "digest": digest}, tmp_path / "dest", env, **verifying(keys, "a"))
-    assert {"name": "cosign_key_fingerprint", "value": fingerprint(keys["a"]["public"])} in result.json["metadata"]
+    result = get(
+        registry, repo_name, {"tag": "1.0", "digest": digest}, tmp_path / "dest", env, **verifying(keys, "a")
+    )
+    assert {"name": "cosign_key_fingerprint", "value": fingerprint(keys["a"]["public"])} in result.json[
+        "metadata"
+    ]
     assert (tmp_path / "dest" / "rootfs" / "etc" / "name").read_text() == "one"
 
 
@@ -168,7 +186,9 @@ def test_signature_is_what_cosign_writes(registry, repo_name, keys, tmp_path, en
         payload = client.fetch_blob(layer["digest"], layer["size"])
     assert payload == build_payload(f"{registry.host}/{repo_name}", digest)
     public = load_public_key(keys["a"]["public"], where="a")
-    assert public.verify(base64.b64decode(layer["annotations"]["dev.cosignproject.cosign/signature"]), payload)
+    assert public.verify(
+        base64.b64decode(layer["annotations"]["dev.cosignproject.cosign/signature"]), payload
+    )
 
 
 def test_resigning_appends_a_signature(registry, repo_name, keys, tmp_path, env):
@@ -186,8 +206,17 @@ def test_two_signatures_by_two_keys_either_key_verifies(registry, repo_name, key
     payload = build_payload(f"{registry.host}/{repo_name}", digest)
     store_signature(registry, repo_name, digest, payload, keys["b"]["key"].sign(payload))
     for name in ("a", "b"):
-        result = get(registry, repo_name, {"tag": "1.0", "digest": digest}, tmp_path / f"dest-{name}", env, **verifying(keys, name))
-        assert {"name": "cosign_key_fingerprint", "value": fingerprint(keys[name]["public"])} in result.json["metadata"]
+        result = get(
+            registry,
+            repo_name,
+            {"tag": "1.0", "digest": digest},
+            tmp_path / f"dest-{name}",
+            env,
+            **verifying(keys, name),
+        )
+        assert {"name": "cosign_key_fingerprint", "value": fingerprint(keys[name]["public"])} in result.json[
+            "metadata"
+        ]
 
 
 # --- what does not verify ----------------------------------------------------------------------------
@@ -204,22 +233,37 @@ def refused(registry, repo_name, digest, tmp_path, env, keys, reason: str) -> No
     skipped = [line for line in found.stderr.splitlines() if "skipping" in line]
     assert skipped == [f"INFO skipping 1.0 ({digest}): {reason}"]
     dest = tmp_path / "refused"
-    result = get(registry, repo_name, {"tag": "1.0", "digest": digest}, dest, env, ok=False, **verifying(keys, "a"))
+    result = get(
+        registry, repo_name, {"tag": "1.0", "digest": digest}, dest, env, ok=False, **verifying(keys, "a")
+    )
     assert result.last_line == (
-        f"ERROR signature verification failed for {registry.host}/{repo_name}@{digest}: {reason}"
+        f"ERROR download failed: signature verification failed for {registry.host}/{repo_name}@{digest}: {reason}"
     )
     assert list(dest.iterdir()) == []
 
 
 def test_missing_signature(registry, repo_name, keys, tmp_path, env):
     digest = unsigned_digest(tmp_path, registry, repo_name, env)
-    refused(registry, repo_name, digest, tmp_path, env, keys, f"no signature: the tag {signature_tag(digest)} does not exist")
+    refused(
+        registry,
+        repo_name,
+        digest,
+        tmp_path,
+        env,
+        keys,
+        f"no signature: the tag {signature_tag(digest)} does not exist",
+    )
 
 
 def test_signature_by_another_key(registry, repo_name, keys, tmp_path, env):
     digest = push(tmp_path, registry, repo_name, "1.0", "one", env, **signing(keys, "b"))["version"]["digest"]
     refused(
-        registry, repo_name, digest, tmp_path, env, keys,
+        registry,
+        repo_name,
+        digest,
+        tmp_path,
+        env,
+        keys,
         f"signature tag {signature_tag(digest)}: signature 1 does not verify with any key in source.cosign.public_keys",
     )
 
@@ -228,9 +272,16 @@ def test_tampered_payload(registry, repo_name, keys, tmp_path, env):
     digest = unsigned_digest(tmp_path, registry, repo_name, env)
     payload = build_payload(f"{registry.host}/{repo_name}", digest)
     signature = keys["a"]["key"].sign(payload)
-    store_signature(registry, repo_name, digest, payload.replace(b'"optional":null', b'"optional":{}'), signature)
+    store_signature(
+        registry, repo_name, digest, payload.replace(b'"optional":null', b'"optional":{}'), signature
+    )
     refused(
-        registry, repo_name, digest, tmp_path, env, keys,
+        registry,
+        repo_name,
+        digest,
+        tmp_path,
+        env,
+        keys,
         f"signature tag {signature_tag(digest)}: signature 1 does not verify with any key in source.cosign.public_keys",
     )
 
@@ -241,7 +292,12 @@ def test_payload_naming_another_digest(registry, repo_name, keys, tmp_path, env)
     payload = build_payload(f"{registry.host}/{repo_name}", other)
     store_signature(registry, repo_name, digest, payload, keys["a"]["key"].sign(payload))
     refused(
-        registry, repo_name, digest, tmp_path, env, keys,
+        registry,
+        repo_name,
+        digest,
+        tmp_path,
+        env,
+        keys,
         f"signature tag {signature_tag(digest)}: signature 1 (key {fingerprint(keys['a']['public'])}) "
         f"is for digest {other}, not this one",
     )
@@ -252,7 +308,12 @@ def test_payload_naming_another_repository(registry, repo_name, keys, tmp_path, 
     payload = build_payload(f"{registry.host}/test/elsewhere", digest)
     store_signature(registry, repo_name, digest, payload, keys["a"]["key"].sign(payload))
     refused(
-        registry, repo_name, digest, tmp_path, env, keys,
+        registry,
+        repo_name,
+        digest,
+        tmp_path,
+        env,
+        keys,
         f"signature tag {signature_tag(digest)}: signature 1 (key {fingerprint(keys['a']['public'])}) "
         f"is for repository {registry.host}/test/elsewhere, not {registry.host}/{repo_name}",
     )
@@ -281,7 +342,9 @@ def test_semver_and_regex_modes_report_only_signed_versions(registry, repo_name,
 
 
 def test_index_push_signs_the_index_and_each_child(registry, repo_name, keys, tmp_path, env):
-    images = [build_image([{"arch": arch.encode()}], ImageConfig(architecture=arch)) for arch in ("amd64", "arm64")]
+    images = [
+        build_image([{"arch": arch.encode()}], ImageConfig(architecture=arch)) for arch in ("amd64", "arm64")
+    ]
     index = build_index(images)
     write_oci_layout(index, tmp_path / "src" / "layout")
     request = {
@@ -294,10 +357,20 @@ def test_index_push_signs_the_index_and_each_child(registry, repo_name, keys, tm
         children = [item["digest"] for item in json.loads(client.get_manifest(digest).body)["manifests"]]
     for signed_digest in (digest, *children):
         assert len(sig_layers(registry, repo_name, signed_digest)) == 1
-    in_source = {**source(registry, repo_name, **verifying(keys, "a")), "platform": {"architecture": "arm64", "os": "linux"}}
+    in_source = {
+        **source(registry, repo_name, **verifying(keys, "a")),
+        "platform": {"architecture": "arm64", "os": "linux"},
+    }
     (tmp_path / "dest").mkdir()
-    result = run_resource("in", {"source": in_source, "version": {"tag": "multi", "digest": digest}}, str(tmp_path / "dest"), env=env)
-    assert {"name": "cosign_key_fingerprint", "value": fingerprint(keys["a"]["public"])} in result.json["metadata"]
+    result = run_resource(
+        "in",
+        {"source": in_source, "version": {"tag": "multi", "digest": digest}},
+        str(tmp_path / "dest"),
+        env=env,
+    )
+    assert {"name": "cosign_key_fingerprint", "value": fingerprint(keys["a"]["public"])} in result.json[
+        "metadata"
+    ]
     assert (tmp_path / "dest" / "rootfs" / "arch").read_text() == "arm64"
 
 
@@ -308,7 +381,10 @@ def test_password_and_private_key_never_shown_with_debug(registry, repo_name, ke
     src = tmp_path / "src"
     write_docker_archive(build_image([{"a": b"a"}]), src / "image.tar", ["app:1.0"])
     cosign = {**signing(keys), **verifying(keys, "a")}
-    request = {"source": {**source(registry, repo_name, **cosign), "tag": "1.0", "debug": True}, "params": {"image": "image.tar"}}
+    request = {
+        "source": {**source(registry, repo_name, **cosign), "tag": "1.0", "debug": True},
+        "params": {"image": "image.tar"},
+    }
     result = run_resource("out", request, str(src), env=env)
     shown = result.stdout + result.stderr
     assert PASSWORD not in shown
@@ -319,8 +395,11 @@ def test_password_and_private_key_never_shown_with_debug(registry, repo_name, ke
 def test_wrong_password_fails_before_anything_is_pushed(registry, repo_name, keys, tmp_path, env):
     src = tmp_path / "src"
     write_docker_archive(build_image([{"a": b"a"}]), src / "image.tar", ["app:1.0"])
-    cosign = {"private_key": keys["a"]["private"], "password": "wrong"}
-    request = {"source": {**source(registry, repo_name, **cosign), "tag": "1.0"}, "params": {"image": "image.tar"}}
+    cosign = {"private_key": keys["a"]["private"], "password": "not-the-password-42"}
+    request = {
+        "source": {**source(registry, repo_name, **cosign), "tag": "1.0"},
+        "params": {"image": "image.tar"},
+    }
     result = run_resource("out", request, str(src), env=env, ok=False)
     assert result.last_line == (
         "ERROR source.cosign.private_key: decryption failed: wrong password (source.cosign.password) or a damaged key"
@@ -331,25 +410,49 @@ def test_wrong_password_fails_before_anything_is_pushed(registry, repo_name, key
 # --- skopeo carries the signature tag -----------------------------------------------------------------
 
 
+def inspect_args(server: RegistryServer) -> list[str]:
+    args = ["--tls-verify=false"]
+    if server.username is not None:
+        args += ["--creds", f"{server.username}:{server.password}"]
+    return args
+
+
 def test_skopeo_reads_and_copies_the_signature_tag(registry, repo_name, keys, tmp_path, env):
     digest = push(tmp_path, registry, repo_name, "1.0", "one", env, **signing(keys))["version"]["digest"]
     tag = signature_tag(digest)
     source_ref = f"docker://{registry.repository(repo_name)}:{tag}"
-    raw = run_tool("skopeo", "inspect", "--raw", *registry.skopeo_args("src"), source_ref).stdout.encode()
+    raw = run_tool("skopeo", "inspect", "--raw", *inspect_args(registry), source_ref).stdout.encode()
     assert json.loads(raw)["layers"][0]["mediaType"] == "application/vnd.dev.cosign.simplesigning.v1+json"
     copy = f"{repo_name}-copy"
-    skopeo_copy(source_ref, f"docker://{registry.repository(copy)}:{tag}", *registry.skopeo_args("src"), *registry.skopeo_args("dest"))
-    copied = run_tool("skopeo", "inspect", "--raw", *registry.skopeo_args("src"), f"docker://{registry.repository(copy)}:{tag}")
+    skopeo_copy(
+        source_ref,
+        f"docker://{registry.repository(copy)}:{tag}",
+        *registry.skopeo_args("src"),
+        *registry.skopeo_args("dest"),
+    )
+    copied = run_tool(
+        "skopeo", "inspect", "--raw", *inspect_args(registry), f"docker://{registry.repository(copy)}:{tag}"
+    )
     assert copied.stdout.encode() == raw
     # The signature names its repository: in the copy's repository (with the image copied too) it
     # does not verify, as it must not.
     skopeo_copy(
-        f"docker://{registry.repository(repo_name)}@{digest}", f"docker://{registry.repository(copy)}:1.0",
-        *registry.skopeo_args("src"), *registry.skopeo_args("dest"),
+        f"docker://{registry.repository(repo_name)}@{digest}",
+        f"docker://{registry.repository(copy)}:1.0",
+        *registry.skopeo_args("src"),
+        *registry.skopeo_args("dest"),
     )
-    result = get(registry, copy, {"tag": "1.0", "digest": digest}, tmp_path / "dest", env, ok=False, **verifying(keys, "a"))
+    result = get(
+        registry,
+        copy,
+        {"tag": "1.0", "digest": digest},
+        tmp_path / "dest",
+        env,
+        ok=False,
+        **verifying(keys, "a"),
+    )
     assert result.last_line == (
-        f"ERROR signature verification failed for {registry.host}/{copy}@{digest}: signature tag {tag}: "
+        f"ERROR download failed: signature verification failed for {registry.host}/{copy}@{digest}: signature tag {tag}: "
         f"signature 1 (key {fingerprint(keys['a']['public'])}) is for repository {registry.host}/{repo_name}, "
         f"not {registry.host}/{copy}"
     )
@@ -359,12 +462,16 @@ def test_skopeo_copies_the_signature_tag_into_an_oci_layout(registry, repo_name,
     digest = push(tmp_path, registry, repo_name, "1.0", "one", env, **signing(keys))["version"]["digest"]
     tag = signature_tag(digest)
     layout = tmp_path / "layout"
-    skopeo_copy(f"docker://{registry.repository(repo_name)}:{tag}", f"oci:{layout}:sig", *registry.skopeo_args("src"))
+    skopeo_copy(
+        f"docker://{registry.repository(repo_name)}:{tag}", f"oci:{layout}:sig", *registry.skopeo_args("src")
+    )
     index = json.loads((layout / "index.json").read_text())
     manifest_digest = index["manifests"][0]["digest"]
     manifest = json.loads((layout / "blobs" / "sha256" / manifest_digest.split(":")[1]).read_text())
     layer = manifest["layers"][0]
     payload = (layout / "blobs" / "sha256" / layer["digest"].split(":")[1]).read_bytes()
     public = load_public_key(keys["a"]["public"], where="a")
-    assert public.verify(base64.b64decode(layer["annotations"]["dev.cosignproject.cosign/signature"]), payload)
+    assert public.verify(
+        base64.b64decode(layer["annotations"]["dev.cosignproject.cosign/signature"]), payload
+    )
     assert os.path.getsize(layout / "blobs" / "sha256" / layer["digest"].split(":")[1]) == layer["size"]
