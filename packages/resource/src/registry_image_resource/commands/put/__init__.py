@@ -92,7 +92,8 @@ def _cosign_sign(
 ) -> str:
     """Sign what was pushed (an index and every manifest under it), then check the top signature.
 
-    Returns the top manifest's signature tag. Any failure says the image is already pushed.
+    Returns the top manifest's signature tag. Any failure says the image is already pushed (and
+    whether it was signed).
     """
     from registry_image_resource.trust.cosign import Verified, signature_tag
     from registry_image_resource.trust.cosign.remote import push_signature, verify_digest
@@ -105,14 +106,20 @@ def _cosign_sign(
             pending.extend(node.children)
             pushed = push_signature(client, key, node.digest)
             log.info("signed %s with key %s: %s", node.digest, key.public.fingerprint, pushed.tag)
-        if keys:
-            result = verify_digest(client, keys, root.digest)
-            if not isinstance(result, Verified):
-                raise ResourceError(
-                    f"the signature does not verify with source.cosign.public_keys: {result.reason}"
-                )
     except ResourceError as err:
         raise err.wrap(f"image pushed as {root.digest}, but not signed") from None
+    if keys:
+        try:
+            result = verify_digest(client, keys, root.digest)
+        except ResourceError as err:
+            raise err.wrap(
+                f"image pushed as {root.digest} and signed, but reading its signature failed"
+            ) from None
+        if not isinstance(result, Verified):
+            raise ResourceError(
+                f"image pushed as {root.digest} and signed, but the signature does not verify with "
+                f"source.cosign.public_keys: {result.reason}"
+            )
     return signature_tag(root.digest)
 
 
