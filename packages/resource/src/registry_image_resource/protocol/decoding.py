@@ -291,12 +291,12 @@ def _cosign(value: object, path: str) -> Cosign | None:
     if values is None:
         return None
     cosign = Cosign(**values)
+    if cosign.password and not cosign.private_key:
+        raise RequestError(f"{path}.password is set but {path}.private_key is not")
     if not cosign.private_key and not cosign.public_keys:
         raise RequestError(
             f"{path}: set private_key (to sign in out) or public_keys (to verify in check and in)"
         )
-    if cosign.password and not cosign.private_key:
-        raise RequestError(f"{path}.password is set but {path}.private_key is not")
     if cosign.private_key and not any(t.endswith("PRIVATE KEY") for t in _pem_types(cosign.private_key)):
         raise RequestError(f"{path}.private_key: no PEM private key found")
     for i, pem in enumerate(cosign.public_keys):
