@@ -8,7 +8,7 @@ them into rows: our median time, the reference tool's (skopeo, umoci, registry:2
 loopback registry:2, their ratio, and peak RSS where the script measures it. The scripts alternate
 their runs between us and the reference themselves.
 
-    python -m bench [--quick] [--only check,get,put,fake-registry] [--json FILE]
+    python -m bench [--quick] [--only check,cosign,get,put,fake-registry] [--json FILE]
 
 It owns no measurement of its own, and it never asserts a target: it reports.
 """
@@ -68,6 +68,26 @@ def check_rows(r: dict[str, Any]) -> list[Row]:
         ),
         Row("check", f"semver, {r['semver_tags']} tags, whole process", r["semver_process_s"], "", None),
         Row("check", "imports on the check path", r["import_total_ms"] / 1000, "", None),
+    ]
+
+
+def cosign_rows(r: dict[str, Any]) -> list[Row]:
+    return [
+        Row(
+            "cosign",
+            f"semver check, {r['tags']} tags signed, public_keys, whole process",
+            r["signed_process_s"],
+            "the same check, unsigned, no cosign",
+            r["unsigned_process_s"],
+            target="<= 2x",
+        ),
+        Row(
+            "cosign",
+            f"semver check, {r['tags']} tags signed, public_keys, in process",
+            r["signed_in_process_s"],
+            "the same check, unsigned, no cosign",
+            r["unsigned_in_process_s"],
+        ),
     ]
 
 
@@ -189,6 +209,7 @@ class Bench:
 
 BENCHES = (
     Bench("check", "bench_check.py", (), ("--runs", "1", "--tags", "5"), check_rows),
+    Bench("cosign", "bench_cosign.py", (), ("--runs", "1", "--tags", "5"), cosign_rows),
     Bench(
         "get",
         "bench_get.py",

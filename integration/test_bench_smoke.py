@@ -37,7 +37,7 @@ def test_bench_quick_runs_every_benchmark_and_prints_a_table(registry: RegistryS
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     lines = result.stdout.splitlines()
     headers = [line.split(":")[0] for line in lines if line.startswith("== ")]
-    assert headers == ["== check", "== get", "== put", "== fake-registry"]
+    assert headers == ["== check", "== cosign", "== get", "== put", "== fake-registry"]
     table = [line for line in lines if line.startswith("| ")]
     assert [cell.strip() for cell in table[0].split("|")[1:-1]] == [
         "benchmark",
@@ -52,6 +52,7 @@ def test_bench_quick_runs_every_benchmark_and_prints_a_table(registry: RegistryS
     ]
     assert [row.split("|")[1].strip() for row in table[2:]] == [
         *["check"] * 4,
+        *["cosign"] * 2,
         *["get"] * 3,
         "put",
         *["fake registry"] * 6,
@@ -59,4 +60,4 @@ def test_bench_quick_runs_every_benchmark_and_prints_a_table(registry: RegistryS
     document = json.loads(lines[-1])
     assert document["mode"] == "quick"
     assert document["failed"] == []
-    assert sorted(document["raw"]) == ["check", "fake-registry", "get", "put"]
+    assert sorted(document["raw"]) == ["check", "cosign", "fake-registry", "get", "put"]

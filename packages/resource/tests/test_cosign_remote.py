@@ -1,5 +1,6 @@
 """Signatures on a registry (the fake one): pushing, appending, reading and verifying a digest."""
 
+import base64
 import json
 
 import pytest
@@ -7,9 +8,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from fake_registry import cosign_sign
 from registry_image_resource.errors import RegistryError
-from registry_image_resource.registry.reference import Repository
 from registry_image_resource.registry.client import ConnectOptions, RegistryClient
-from registry_image_resource.trust.cosign import SignatureError, Unverified, Verified
+from registry_image_resource.registry.reference import Repository
+from registry_image_resource.trust.cosign import SignatureError, Unverified, Verified, append_signature
 from registry_image_resource.trust.cosign.keys import PrivateKey, _public
 from registry_image_resource.trust.cosign.remote import push_signature, read_signature_manifest, verify_digest
 from registry_image_resource.trust.cosign.signatures import MAX_PAYLOAD_SIZE
@@ -166,3 +167,32 @@ def test_registry_failure_while_reading_raises(client, fake_registry, key, diges
     fake_registry.faults.status(403, r"\.sig$", method="GET", times=10)
     with pytest.raises(RegistryError, match="403"):
         verify_digest(client, [key.public], digest)
+
+
+def test_a_payload_exactly_as_cosign_writes_it_is_not_downloaded(client, fake_registry, key, digest):
+    cosign_sign(fake_registry, "team/app", "1.0", key.key)
+    fake_registry.requests.clear()
+    assert verify_digest(client, [key.public], digest) == Verified(key.public, 1)
+    assert fake_registry.requests.summary() == [f"GET /v2/team/app/manifests/{sig_tag(digest)} 200"]
+
+
+def test_any_other_payload_is_downloaded_and_verified(client, fake_registry, key, digest):
+    # containers/image writes the tag into the reference and adds optional fields
+    payload = json.dumps(
+        {
+            "critical": {
+                "identity": {"docker-reference": f"{fake_registry.host}/team/app:1.0"},
+                "image": {"docker-manifest-digest": digest},
+                "type": "cosign container image signature",
+            },
+            "optional": {"creator": "containers/image", "timestamp": 1700000000},
+        }
+    ).encode()
+    built = append_signature(None, payload, base64.b64encode(key.sign(payload)).decode())
+    for blob in built.blobs.values():
+        fake_registry.push_blob("team/app", blob)
+    fake_registry.push_manifest("team/app", built.manifest, built.media_type, sig_tag(digest))
+    fake_registry.requests.clear()
+    assert verify_digest(client, [key.public], digest) == Verified(key.public, 1)
+    payload_digest = json.loads(built.manifest)["layers"][0]["digest"]
+    assert f"GET /v2/team/app/blobs/{payload_digest} 200" in fake_registry.requests.summary()

@@ -3,7 +3,8 @@
 Owns the registry side of cosign for one repository, through the resource's ``RegistryClient``
 (so every request is retried, authenticated and logged like the others): ``verify_digest``
 fetches the signature manifest and its payload blobs (each verified against its digest and size
-by the client, none larger than ``MAX_PAYLOAD_SIZE``) and applies ``verify.verify_signatures``;
+by the client, none larger than ``MAX_PAYLOAD_SIZE``; a blob that is by its digest exactly the
+payload cosign writes is not downloaded) and applies ``verify.verify_signatures``;
 ``push_signature`` appends a signature to the tag, uploading only blobs the registry lacks.
 
 It must never log a key or a password; what it logs is the tag and the key fingerprint.
@@ -12,6 +13,7 @@ It must never log a key or a password; what it logs is the tag and the key finge
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING
 from registry_image_resource.errors import NotFoundError
 from registry_image_resource.trust.cosign.errors import SignatureError
 from registry_image_resource.trust.cosign.keys import PrivateKey, PublicKey
+from registry_image_resource.trust.cosign.payload import build_payload
 from registry_image_resource.trust.cosign.signatures import (
     MAX_PAYLOAD_SIZE,
     SignatureManifest,
@@ -63,13 +66,22 @@ def verify_digest(
         return Unverified(str(err))
     if manifest is None:
         return Unverified(f"no signature: the tag {tag} does not exist")
+    name = repository_name or client.repo.name
+    # The payload cosign writes for this repository and digest: a layer whose descriptor names
+    # exactly its digest and size holds exactly these bytes (content addressing), so it need not
+    # be downloaded. That halves the requests of a check over signed tags.
+    expected = build_payload(name, digest)
+    expected_digest = "sha256:" + hashlib.sha256(expected).hexdigest()
     layers = []
     for number, layer in enumerate(manifest.layers, 1):
+        if layer.digest == expected_digest and layer.size == len(expected):
+            layers.append(SignedPayload(expected, layer.signature))
+            continue
         if layer.size > MAX_PAYLOAD_SIZE:
             return Unverified(f"signature tag {tag}: layer {number} is larger than {MAX_PAYLOAD_SIZE} bytes")
         payload = client.fetch_blob(layer.digest, layer.size)
         layers.append(SignedPayload(payload, layer.signature))
-    result = verify_signatures(layers, keys, repository_name or client.repo.name, digest)
+    result = verify_signatures(layers, keys, name, digest)
     if isinstance(result, Unverified):
         return Unverified(f"signature tag {tag}: {result.reason}")
     return result
