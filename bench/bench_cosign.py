@@ -99,8 +99,9 @@ def main() -> int:
         host = registry.host
         seed(host, "bench/unsigned", args.tags, None)
         seed(host, "bench/signed", args.tags, signer)
-        unsigned_source = {"repository": f"{host}/bench/unsigned"}
-        signed_source = {"repository": f"{host}/bench/signed", "cosign": {"public_keys": [public_pem]}}
+        unsigned_repo, signed_repo = f"{host}/bench/unsigned", f"{host}/bench/signed"
+        unsigned_source: dict[str, Any] = {"repository": unsigned_repo}
+        signed_source: dict[str, Any] = {"repository": signed_repo, "cosign": {"public_keys": [public_pem]}}
         unsigned_stdin = json.dumps({"source": unsigned_source}).encode()
         signed_stdin = json.dumps({"source": signed_source}).encode()
         _, out = timed(check_command(), signed_stdin)  # warm up, and the answer must be complete
@@ -112,7 +113,7 @@ def main() -> int:
             process["unsigned"].append(timed(check_command(), unsigned_stdin)[0])
             process["signed"].append(timed(check_command(), signed_stdin)[0])
         requests = {
-            "unsigned": CheckRequest(source=Source(repository=unsigned_source["repository"])),
+            "unsigned": CheckRequest(source=Source(repository=unsigned_repo)),
             "signed": CheckRequest(
                 source=Source(
                     repository=signed_source["repository"], cosign=Cosign(public_keys=(public_pem,))
