@@ -39,7 +39,7 @@ from registry_image_resource.commands.check.request import CheckRequest  # noqa:
 from registry_image_resource.protocol.models import Cosign, Source  # noqa: E402
 from registry_image_resource.registry.client import ConnectOptions, RegistryClient  # noqa: E402
 from registry_image_resource.registry.reference import Repository  # noqa: E402
-from registry_image_resource.trust.cosign.keys import PrivateKey, _public  # noqa: E402
+from registry_image_resource.trust.cosign.keys import PrivateKey  # noqa: E402
 from registry_image_resource.trust.cosign.remote import push_signature  # noqa: E402
 
 
@@ -86,7 +86,7 @@ def main() -> int:
     args = parser.parse_args()
     os.environ.pop("TEST", None)
     key = ec.generate_private_key(ec.SECP256R1())
-    signer = PrivateKey(key, _public(key.public_key()))
+    signer = PrivateKey.of(key)
     public_pem = (
         key.public_key()
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)

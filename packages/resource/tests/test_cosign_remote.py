@@ -11,14 +11,14 @@ from registry_image_resource.errors import RegistryError
 from registry_image_resource.registry.client import ConnectOptions, RegistryClient
 from registry_image_resource.registry.reference import Repository
 from registry_image_resource.trust.cosign import SignatureError, Unverified, Verified, append_signature
-from registry_image_resource.trust.cosign.keys import PrivateKey, _public
+from registry_image_resource.trust.cosign.keys import PrivateKey
 from registry_image_resource.trust.cosign.remote import push_signature, read_signature_manifest, verify_digest
 from registry_image_resource.trust.cosign.signatures import MAX_PAYLOAD_SIZE
 
 
 def new_key():
     key = ec.generate_private_key(ec.SECP256R1())
-    return PrivateKey(key, _public(key.public_key()))
+    return PrivateKey.of(key)
 
 
 @pytest.fixture(scope="module")

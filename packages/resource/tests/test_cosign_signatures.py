@@ -22,7 +22,7 @@ from registry_image_resource.trust.cosign import (
     signature_tag,
     verify_signatures,
 )
-from registry_image_resource.trust.cosign.keys import PrivateKey, _public
+from registry_image_resource.trust.cosign.keys import PrivateKey
 from registry_image_resource.trust.cosign.payload import PayloadError, same_repository
 
 DIGEST = "sha256:" + "ab" * 32
@@ -37,7 +37,7 @@ def exactly(text):
 
 def new_key():
     key = ec.generate_private_key(ec.SECP256R1())
-    return PrivateKey(key, _public(key.public_key()))
+    return PrivateKey.of(key)
 
 
 @pytest.fixture(scope="module")

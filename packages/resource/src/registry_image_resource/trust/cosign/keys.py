@@ -104,6 +104,12 @@ class PrivateKey:
         """ASN.1 DER ECDSA-P256-SHA256 signature of ``payload``, as cosign writes it."""
         return self.key.sign(payload, ec.ECDSA(hashes.SHA256()))
 
+    @classmethod
+    def of(cls, key: ec.EllipticCurvePrivateKey) -> PrivateKey:
+        """Wrap a P-256 key from ``cryptography`` (tests, benchmarks, key generation)."""
+        _p256(key, "key", "private")
+        return cls(key, _public(key.public_key()))
+
 
 @dataclass(frozen=True, slots=True)
 class KeyPair:
@@ -186,7 +192,7 @@ def load_private_key(pem: str | bytes, password: str | bytes, *, where: str) -> 
         )
     _p256(loaded, where, "private")
     assert isinstance(loaded, ec.EllipticCurvePrivateKey)
-    return PrivateKey(loaded, _public(loaded.public_key()))
+    return PrivateKey.of(loaded)
 
 
 def _load_der(der: bytes, where: str, message: str) -> object:
