@@ -196,3 +196,11 @@ def test_any_other_payload_is_downloaded_and_verified(client, fake_registry, key
     assert verify_digest(client, [key.public], digest) == Verified(key.public, 1)
     payload_digest = json.loads(built.manifest)["layers"][0]["digest"]
     assert f"GET /v2/team/app/blobs/{payload_digest} 200" in fake_registry.requests.summary()
+
+
+def test_a_digest_of_another_algorithm_is_unverified_without_a_request(client, fake_registry, key):
+    fake_registry.requests.clear()
+    assert verify_digest(client, [key.public], "blake3:" + "0" * 64) == Unverified(
+        "cosign signs sha256 and sha512 digests only"
+    )
+    assert fake_registry.requests.summary() == []

@@ -66,7 +66,7 @@ def test_payload_is_byte_identical_to_cosigns():
 
 
 def test_payload_refuses_a_non_sha256_digest():
-    with pytest.raises(ValueError, match="not a sha256 digest"):
+    with pytest.raises(ValueError, match="not a sha256 or sha512 digest"):
         build_payload(REPO, "sha512:00")
 
 
@@ -176,9 +176,13 @@ def test_signature_tag_replaces_the_colon_and_adds_sig():
     assert signature_tag(DIGEST) == TAG
 
 
-@pytest.mark.parametrize("digest", ["sha256:abc", "sha512:" + "ab" * 64, "sha256:" + "AB" * 32, "latest"])
+def test_signature_tag_of_a_sha512_digest():
+    assert signature_tag("sha512:" + "ab" * 64) == "sha512-" + "ab" * 64 + ".sig"
+
+
+@pytest.mark.parametrize("digest", ["sha256:abc", "sha512:" + "ab" * 32, "sha256:" + "AB" * 32, "latest"])
 def test_signature_tag_refuses_other_digests(digest):
-    with pytest.raises(ValueError, match="not a sha256 digest"):
+    with pytest.raises(ValueError, match="not a sha256 or sha512 digest"):
         signature_tag(digest)
 
 

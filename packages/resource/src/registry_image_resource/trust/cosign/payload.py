@@ -23,10 +23,19 @@ from typing import Any
 from registry_image_resource.errors import RequestError
 from registry_image_resource.registry.reference import parse_repository
 
-__all__ = ["SIGNATURE_TYPE", "Payload", "PayloadError", "build_payload", "parse_payload", "same_repository"]
+__all__ = [
+    "IMAGE_DIGEST",
+    "SIGNATURE_TYPE",
+    "Payload",
+    "PayloadError",
+    "build_payload",
+    "parse_payload",
+    "same_repository",
+]
 
 SIGNATURE_TYPE = "cosign container image signature"
-_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+# What an image digest may be: what the resource accepts as a version digest (sha256, sha512).
+IMAGE_DIGEST = re.compile(r"sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}")
 
 
 class PayloadError(ValueError):
@@ -47,8 +56,8 @@ def build_payload(repository_name: str, digest: str) -> bytes:
     Go's ``json.Marshal`` escapes ``<``, ``>`` and ``&``; repository names and digests cannot hold
     them, so plain compact JSON is byte-identical.
     """
-    if not _DIGEST.fullmatch(digest):
-        raise ValueError(f"not a sha256 digest: {digest!r}")
+    if not IMAGE_DIGEST.fullmatch(digest):
+        raise ValueError(f"not a sha256 or sha512 digest: {digest!r}")
     document = {
         "critical": {
             "identity": {"docker-reference": repository_name},

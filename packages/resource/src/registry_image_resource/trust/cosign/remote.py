@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from registry_image_resource.errors import NotFoundError
 from registry_image_resource.trust.cosign.errors import SignatureError
 from registry_image_resource.trust.cosign.keys import PrivateKey, PublicKey
-from registry_image_resource.trust.cosign.payload import build_payload
+from registry_image_resource.trust.cosign.payload import IMAGE_DIGEST, build_payload
 from registry_image_resource.trust.cosign.signatures import (
     MAX_PAYLOAD_SIZE,
     SignatureManifest,
@@ -59,6 +59,8 @@ def verify_digest(
     ``Unverified`` with the parser's one-line reason, so that ``check`` can skip the candidate;
     registry and transport failures raise as usual.
     """
+    if not IMAGE_DIGEST.fullmatch(digest):
+        return Unverified("cosign signs sha256 and sha512 digests only")
     tag = signature_tag(digest)
     try:
         manifest = read_signature_manifest(client, digest)

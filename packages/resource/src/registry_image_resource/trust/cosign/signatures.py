@@ -25,7 +25,7 @@ from typing import Any
 
 from registry_image_resource.trust.cosign.errors import SignatureError
 from registry_image_resource.trust.cosign.keys import PrivateKey
-from registry_image_resource.trust.cosign.payload import build_payload
+from registry_image_resource.trust.cosign.payload import IMAGE_DIGEST, build_payload
 
 __all__ = [
     "MAX_PAYLOAD_SIZE",
@@ -58,8 +58,8 @@ _ZERO_TIME = "0001-01-01T00:00:00Z"
 
 def signature_tag(digest: str) -> str:
     """``sha256:<hex>`` -> ``sha256-<hex>.sig``, the tag cosign and containers/image use."""
-    if not _DIGEST.fullmatch(digest):
-        raise ValueError(f"not a sha256 digest: {digest!r}")
+    if not IMAGE_DIGEST.fullmatch(digest):
+        raise ValueError(f"not a sha256 or sha512 digest: {digest!r}")
     return digest.replace(":", "-", 1) + ".sig"
 
 
