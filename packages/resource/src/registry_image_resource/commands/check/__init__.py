@@ -68,14 +68,16 @@ def run(request: CheckRequest, *, env: Mapping[str, str] | None = None) -> list[
 
     def fetch(attempt: Attempt) -> list[Version]:
         plan = _Plan(attempt.repository, attempt.options, *mode_parts)
-        if attempt.is_mirror:
-            # A mirror serves the origin's signature tags: what was signed is the origin's name.
-            signed_as = parse_repository(source.repository).name
-            return _check(plan, source, request.version, environment, keys=keys, signed_as=signed_as)
+        # Signatures name the origin's repository, also when a mirror serves them. It parses here:
+        # origin() or mirror_attempt() already did, and failed with their own wording if it could not.
+        signed_as = parse_repository(source.repository).name
         try:
-            return _check(plan, source, request.version, environment, keys=keys, signed_as=plan.repo.name)
+            return _check(plan, source, request.version, environment, keys=keys, signed_as=signed_as)
         except ResourceError as err:
-            raise err.wrap(f"checking origin {source.repository} failed") from None
+            # The mirror's errors are warnings (mirror_failed); the origin's end the check.
+            raise (
+                err if attempt.is_mirror else err.wrap(f"checking origin {source.repository} failed")
+            ) from None
 
     def mirror_failed(attempt: Attempt, err: ResourceError | None) -> None:
         _log.warning("checking mirror %s failed: %s", attempt.repository.name, err or "tag not found")

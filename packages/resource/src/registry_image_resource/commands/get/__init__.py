@@ -210,16 +210,13 @@ def run(request: InRequest, dest: Path) -> dict[str, Any]:
     before = _existing_outputs(dest)
 
     def fetch(attempt: Attempt) -> _Fetched:
-        if attempt.is_mirror:
-            return _download(
-                attempt, request, dest, origin=repo, platform=platform, want_image=want_image, keys=keys
-            )
         try:
             return _download(
                 attempt, request, dest, origin=repo, platform=platform, want_image=want_image, keys=keys
             )
         except ResourceError as err:
-            raise err.wrap("download failed") from None
+            # The mirror's errors are warnings (mirror_failed); the origin's end the get.
+            raise (err if attempt.is_mirror else err.wrap("download failed")) from None
 
     def mirror_failed(attempt: Attempt, err: ResourceError | None) -> None:
         _log.warning("download from mirror %s failed: %s", attempt.repository.name, err)
