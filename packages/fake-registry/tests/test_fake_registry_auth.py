@@ -154,3 +154,45 @@ def test_request_log_never_shows_credentials(fake_registry_factory):
     text = repr(reg.requests.all())
     assert "wonder" not in text
     assert t not in text
+
+
+BEARER = {"users": ["alice:wonder"], "auth": "bearer"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/v2/a/app/blobs/uploads/"),
+        ("PUT", "/v2/a/app/manifests/v1"),
+        ("PATCH", "/v2/a/app/blobs/uploads/x"),
+    ],
+)
+def test_bearer_challenge_for_a_write_asks_pull_and_push(fake_registry_factory, method, path):
+    reg = fake_registry_factory(**BEARER)
+    r = requests.request(method, f"{reg.url}{path}")
+    assert r.status_code == 401
+    assert r.headers["WWW-Authenticate"] == (
+        f'Bearer realm="{reg.url}/token",service="fake-registry",scope="repository:a/app:pull,push"'
+    )
+
+
+def test_bearer_challenge_for_a_mount_names_both_repositories(fake_registry_factory):
+    reg = fake_registry_factory(**BEARER)
+    digest = "sha256:" + "a" * 64
+    r = requests.post(f"{reg.url}/v2/a/app/blobs/uploads/", params={"mount": digest, "from": "b/base"})
+    assert r.status_code == 401
+    assert r.headers["WWW-Authenticate"] == (
+        f'Bearer realm="{reg.url}/token",service="fake-registry",'
+        'scope="repository:a/app:pull,push repository:b/base:pull"'
+    )
+
+
+def test_bearer_push_only_token_cannot_write(fake_registry_factory):
+    # as registry:2: a write needs both actions, so a token granted "push" alone is refused
+    reg = fake_registry_factory(users={"w": "pw"}, auth="bearer", acl={"w": {"*": "push"}})
+    t = token(reg, "repository:a/app:pull,push", auth=("w", "pw")).json()["token"]
+    r = requests.post(f"{reg.url}/v2/a/app/blobs/uploads/", headers={"Authorization": f"Bearer {t}"})
+    assert r.status_code == 401
+    assert r.headers["WWW-Authenticate"].endswith(
+        'scope="repository:a/app:pull,push",error="insufficient_scope"'
+    )

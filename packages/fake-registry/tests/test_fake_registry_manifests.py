@@ -206,3 +206,21 @@ def test_tags_of_repository_with_all_tags_deleted_is_null(fake_registry):
     image = fake_registry.push_image("m/app", "v1")
     requests.delete(f"{fake_registry.url}/v2/m/app/manifests/{image.digest}")
     assert requests.get(f"{fake_registry.url}/v2/m/app/tags/list").json() == {"name": "m/app", "tags": None}
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_get_or_head_of_an_invalid_tag_is_manifest_unknown(fake_registry, method):
+    # the conformance suite's nonexistent manifest is ".INVALID_MANIFEST_NAME"
+    fake_registry.push_image("m/app", "v1")
+    r = requests.request(method, f"{fake_registry.url}/v2/m/app/manifests/.INVALID_MANIFEST_NAME")
+    assert r.status_code == 404
+    if method == "GET":
+        assert r.json() == {
+            "errors": [
+                {
+                    "code": "MANIFEST_UNKNOWN",
+                    "message": "manifest unknown",
+                    "detail": {"Tag": ".INVALID_MANIFEST_NAME"},
+                }
+            ]
+        }

@@ -85,3 +85,46 @@ def test_ipv6_loopback(fake_registry_factory):
     reg = fake_registry_factory(host="::1")
     assert reg.url.startswith("http://[::1]:")
     assert requests.get(f"{reg.url}/v2/").status_code == 200
+
+
+def exchange(port: int, payload: bytes) -> bytes:
+    """Send ``payload`` and read the whole answer, up to the server's close."""
+    answer = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(payload)
+        while chunk := s.recv(65536):
+            answer += chunk
+    return answer
+
+
+def status_line_and_body(answer: bytes) -> tuple[bytes, bytes]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return head.split(b"\r\n", 1)[0], body
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b"\x00\x01\x02\r\n\r\n", b"GARBAGE\r\n\r\n", b"GET /v2/\r\n", b"GET /v2/ HTTP/1.1 extra\r\n\r\n"],
+    ids=["binary", "one-word", "http-0.9", "four-words"],
+)
+def test_unparseable_request_gets_a_400_with_a_status_line(fake_registry, payload):
+    answer = exchange(fake_registry.port, payload)
+    assert status_line_and_body(answer) == (b"HTTP/1.1 400 Bad Request", b"400 Bad Request\n")
+    assert b"\r\nConnection: close\r\n" in answer
+
+
+def test_tls_client_hello_on_the_plain_port_gets_an_http_400_at_once(fake_registry):
+    # Docker's HTTPS-then-HTTP probe: the hello has no newline, and the answer must start "HTTP/".
+    hello = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 64
+    answer = exchange(fake_registry.port, hello)
+    assert status_line_and_body(answer) == (b"HTTP/1.1 400 Bad Request", b"400 Bad Request\n")
+
+
+def test_python_tls_client_on_the_plain_port_reads_an_http_answer(fake_registry):
+    import ssl
+
+    with (
+        socket.create_connection(("127.0.0.1", fake_registry.port), timeout=5) as raw,
+        pytest.raises(ssl.SSLError, match="WRONG_VERSION_NUMBER"),
+    ):
+        ssl.create_default_context().wrap_socket(raw, server_hostname="localhost")

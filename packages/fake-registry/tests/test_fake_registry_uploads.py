@@ -163,3 +163,22 @@ def test_post_with_digest_but_no_body_starts_a_session(fake_registry):
     r = requests.post(f"{fake_registry.url}/v2/up/app/blobs/uploads/", params={"digest": DIGEST})
     assert r.status_code == 202
     assert requests.put(r.headers["Location"], params={"digest": DIGEST}, data=DATA).status_code == 201
+
+
+def test_put_with_an_out_of_order_final_chunk_is_416_and_keeps_the_session(fake_registry):
+    location = start(fake_registry).headers["Location"]
+    r = requests.patch(location, data=DATA[:5], headers={"Content-Range": "0-4"})
+    assert (r.status_code, r.headers["Range"]) == (202, "0-4")
+    r = requests.put(
+        r.headers["Location"],
+        params={"digest": DIGEST},
+        data=DATA[10:],
+        headers={"Content-Range": f"10-{len(DATA) - 1}"},
+    )
+    assert (r.status_code, r.json()["errors"][0]["code"], r.headers["Range"]) == (416, "RANGE_INVALID", "0-4")
+    assert r.headers["Location"] == location
+    r = requests.put(
+        location, params={"digest": DIGEST}, data=DATA[5:], headers={"Content-Range": f"5-{len(DATA) - 1}"}
+    )
+    assert r.status_code == 201
+    assert fake_registry.blob("up/app", DIGEST) == DATA

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, quote, urlencode
 from fake_registry._auth import Authenticator, Scope
 from fake_registry._errors import RegistryError, error_body
 from fake_registry._manifests import MAX_MANIFEST_SIZE, OCI_INDEX, OCI_MANIFEST, parse_manifest
-from fake_registry._names import check_digest, check_name, check_tag, digest_of
+from fake_registry._names import TAG_RE, check_digest, check_name, check_tag, digest_of
 from fake_registry._storage import Storage
 
 API_VERSION = "registry/2.0"
@@ -109,8 +109,10 @@ _METHODS = {
 }
 
 
-def _action(method: str) -> str:
-    return {"GET": "pull", "HEAD": "pull", "DELETE": "delete"}.get(method, "push")
+def _actions(method: str) -> tuple[str, ...]:
+    """What a method needs, as registry:2 asks for it: a write needs ``pull,push`` (clients cache
+    tokens per scope string, so asking for the same string as registry:2 and Docker Hub matters)."""
+    return {"GET": ("pull",), "HEAD": ("pull",), "DELETE": ("delete",)}.get(method, ("pull", "push"))
 
 
 class Registry:
@@ -163,7 +165,7 @@ class Registry:
         if route == "catalog":
             scopes.append(Scope("registry", "catalog", "*"))
         elif "name" in args:
-            scopes.append(Scope("repository", args["name"], _action(req.method)))
+            scopes.extend(Scope("repository", args["name"], action) for action in _actions(req.method))
             if route == "upload_start" and req.param("mount") and req.param("from"):
                 source = req.param("from") or ""
                 if source != args["name"]:
@@ -198,6 +200,10 @@ class Registry:
         name, ref = args["name"], args["ref"]
         if ":" in ref:
             check_digest(ref)
+        elif req.method in ("GET", "HEAD") and TAG_RE.fullmatch(ref) is None:
+            # A name that cannot be a tag names no manifest: 404, as registry:2 (whose route does
+            # not match it) and the conformance suite's ``.INVALID_MANIFEST_NAME`` expect.
+            raise RegistryError("MANIFEST_UNKNOWN", {"Tag": ref})
         else:
             check_tag(ref)
         if req.method == "PUT":
@@ -333,19 +339,18 @@ class Registry:
         if not upload.lock.acquire(blocking=False):
             raise RegistryError("BLOB_UPLOAD_INVALID", "upload busy with another request")
         try:
+            if not _continues(req.headers.get("content-range"), upload.size):
+                # A chunk that does not start where the session ends, be it a PATCH or the final
+                # PUT, is refused and the session kept as it was (the spec's 416).
+                return Response(
+                    416,
+                    [
+                        ("Content-Type", "application/json; charset=utf-8"),
+                        *self._upload_headers(req, name, upload_id, upload.size)[1:],
+                    ],
+                    RegistryError("RANGE_INVALID", has_detail=False).body(),
+                )
             if req.method == "PATCH":
-                content_range = req.headers.get("content-range")
-                if content_range:
-                    match = re.fullmatch(r"(?:bytes[ =])?(\d+)-(\d+)(?:/\d+|/\*)?", content_range.strip())
-                    if match is None or int(match.group(1)) != upload.size:
-                        return Response(
-                            416,
-                            [
-                                ("Content-Type", "application/json; charset=utf-8"),
-                                *self._upload_headers(req, name, upload_id, upload.size)[1:],
-                            ],
-                            RegistryError("RANGE_INVALID", has_detail=False).body(),
-                        )
                 upload.append(req.body)
                 return Response(202, self._upload_headers(req, name, upload_id, upload.size))
             digest = req.param("digest")
@@ -414,6 +419,14 @@ def _check_accept(media_type: str, accept: str) -> None:
             has_detail=False,
             message="OCI index found, but accept header does not support OCI indexes",
         )
+
+
+def _continues(content_range: str | None, size: int) -> bool:
+    """Whether a chunk's ``Content-Range`` (if any) starts at the session's current size."""
+    if not content_range:
+        return True
+    match = re.fullmatch(r"(?:bytes[ =])?(\d+)-(\d+)(?:/\d+|/\*)?", content_range.strip())
+    return match is not None and int(match.group(1)) == size
 
 
 def valid_source(name: str) -> bool:
