@@ -44,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--proxy-listen", type=split_listen, help="also run the HTTPS impersonation proxy on HOST:PORT"
     )
+    serve.add_argument(
+        "--control",
+        action="store_true",
+        help="answer the control API under /_fake/ (faults, seeding, request log, reset over HTTP)",
+    )
     return parser
 
 
@@ -74,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         proxy=args.proxy_listen is not None,
         proxy_port=proxy_port,
         proxy_host=proxy_host,
+        control=args.control,
     )
     with registry:
         if args.ca_out is not None and registry.ca_pem is not None:

@@ -12,6 +12,7 @@ import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 QUIRKS = frozenset({"no_digest_header", "no_content_type", "no_range"})
 SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
@@ -57,7 +58,56 @@ class Fault:
         unknown = self.quirks - QUIRKS
         if unknown:
             raise ValueError(f"unknown quirks {sorted(unknown)}; known: {sorted(QUIRKS)}")
+        if self.status is not None and not 100 <= self.status <= 599:
+            raise ValueError(f"status {self.status} is not an HTTP status (100 to 599)")
         re.compile(self.path)
+
+    @classmethod
+    def from_json(cls, doc: object) -> Fault:
+        """A rule from its JSON form (the control API's), the field names as here.
+
+        ``{"status": 503, "path": "/manifests/", "method": "GET", "times": 2, "retry_after": 1}``;
+        ``quirks`` is a list of names. Raises ``ValueError`` naming the first bad field.
+        """
+        if not isinstance(doc, dict):
+            raise ValueError("a fault is a JSON object")
+        unknown = sorted(set(doc) - set(_JSON_TYPES))
+        if unknown:
+            raise ValueError(f"unknown fault field {unknown[0]!r}; known: {sorted(_JSON_TYPES)}")
+        values: dict[str, Any] = {}
+        for name, value in doc.items():
+            kinds = _JSON_TYPES[name]
+            ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+            if not ok or (isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0):
+                raise ValueError(f"fault field {name!r}: {value!r} is not {_JSON_NAMES[name]}")
+            values[name] = value
+        if "quirks" in values:
+            quirks = values["quirks"]
+            if not all(isinstance(q, str) for q in quirks):
+                raise ValueError("fault field 'quirks': a list of names")
+            values["quirks"] = frozenset(quirks)
+        if "latency" in values:
+            values["latency"] = float(values["latency"])
+        try:
+            return cls(**values)
+        except re.error as err:
+            raise ValueError(f"fault field 'path': {err}") from None
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form :meth:`from_json` reads back (``quirks`` sorted)."""
+        return {
+            "method": self.method,
+            "path": self.path,
+            "times": self.times,
+            "status": self.status,
+            "retry_after": self.retry_after,
+            "reset": self.reset,
+            "drop_after": self.drop_after,
+            "drop_request_after": self.drop_request_after,
+            "corrupt_at": self.corrupt_at,
+            "latency": self.latency,
+            "quirks": sorted(self.quirks),
+        }
 
     def matches(self, method: str, path: str) -> bool:
         if self.method is not None and self.method.upper() != method:
@@ -65,11 +115,50 @@ class Fault:
         return re.search(self.path, path) is not None
 
 
+_OPT_INT = (int, type(None))
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "method": (str, type(None)),
+    "path": (str,),
+    "times": _OPT_INT,
+    "status": _OPT_INT,
+    "retry_after": _OPT_INT,
+    "reset": (bool,),
+    "drop_after": _OPT_INT,
+    "drop_request_after": _OPT_INT,
+    "corrupt_at": _OPT_INT,
+    "latency": (int, float),
+    "quirks": (list,),
+}
+_JSON_NAMES = {
+    "method": "a string or null",
+    "path": "a string (a regular expression)",
+    "reset": "true or false",
+    "latency": "a number of seconds, 0 or more",
+    "quirks": "a list of names",
+}
+for _name in ("times", "status", "retry_after", "drop_after", "drop_request_after", "corrupt_at"):
+    _JSON_NAMES[_name] = "an integer, 0 or more, or null"
+
+
 @dataclass(slots=True)
 class _Rule:
+    id: int
     fault: Fault
     remaining: int | None
     hits: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FaultRule:
+    """A rule as :meth:`Faults.rules` reports it: its id, the fault, hits so far, hits left."""
+
+    id: int
+    fault: Fault
+    hits: int
+    remaining: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, **self.fault.to_json(), "hits": self.hits, "remaining": self.remaining}
 
 
 class Faults:
@@ -78,10 +167,12 @@ class Faults:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._rules: list[_Rule] = []
+        self._next_id = 1
 
     def add(self, fault: Fault) -> Fault:
         with self._lock:
-            self._rules.append(_Rule(fault, fault.times))
+            self._rules.append(_Rule(self._next_id, fault, fault.times))
+            self._next_id += 1
         return fault
 
     def status(
@@ -150,6 +241,26 @@ class Faults:
         with self._lock:
             return [r.fault for r in self._rules if r.remaining != 0]
 
+    def remove(self, fault: Fault | int) -> bool:
+        """Drop one rule, given as the fault or its rule id; ``False`` if it was not there."""
+        with self._lock:
+            kept = [r for r in self._rules if r.fault is not fault and r.id != fault]
+            removed = len(kept) != len(self._rules)
+            self._rules = kept
+        return removed
+
+    def rules(self) -> list[FaultRule]:
+        """Every rule in matching order, used up or not, with its id, hits and hits left."""
+        with self._lock:
+            return [FaultRule(r.id, r.fault, r.hits, r.remaining) for r in self._rules]
+
+    def rule(self, fault: Fault) -> FaultRule:
+        """The rule :meth:`add` made for ``fault`` (``KeyError`` if it is not there)."""
+        for rule in self.rules():
+            if rule.fault is fault:
+                return rule
+        raise KeyError(fault)
+
     def clear(self) -> None:
         with self._lock:
             self._rules.clear()
@@ -168,6 +279,17 @@ class LoggedRequest:
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
+
+    def to_json(self) -> dict[str, Any]:
+        """The control API's form: every field, headers with lower-case names (secrets masked)."""
+        return {
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "status": self.status,
+            "host": self.host,
+            "headers": dict(self.headers),
+        }
 
 
 class RequestLog:

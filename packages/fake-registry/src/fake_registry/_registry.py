@@ -77,6 +77,8 @@ class FakeRegistry:
     starts the HTTPS impersonation proxy (``reg.proxy``; see :class:`ImpersonationProxy`).
     ``strict_accept=True`` refuses OCI manifests and indexes to clients whose ``Accept`` does
     not list them, as registry:2 does (404 ``MANIFEST_UNKNOWN``). ``realm`` is the Basic realm.
+    ``control=True`` answers the control API under ``/_fake/`` (faults, seeding, request log and
+    reset over HTTP, for test suites in other languages; see ``fake_registry._control``).
     """
 
     def __init__(
@@ -98,6 +100,7 @@ class FakeRegistry:
         delete_enabled: bool = True,
         strict_accept: bool = False,
         realm: str = "fake-registry",
+        control: bool = False,
     ) -> None:
         user_map = _users(users)
         mode: AuthMode = auth or ("basic" if user_map else "none")
@@ -121,6 +124,10 @@ class FakeRegistry:
             names = list(hostnames) or ["127.0.0.1", "localhost", "::1"]
             context = self.ca.server_context(names)
         self._server = RegistryHTTPServer((host, port), self.registry, self.faults, self.requests, context)
+        if control:
+            from fake_registry._control import ControlAPI
+
+            self._server.control = ControlAPI(self).handle
         self._thread: threading.Thread | None = None
         self.proxy: Any = None
         if proxy:

@@ -33,12 +33,13 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, BinaryIO, cast
 from urllib.parse import urlsplit
 
 from fake_registry._app import Registry, Request, Response, error_response
+from fake_registry._control import CONTROL_PREFIX
 from fake_registry._errors import CODE_FOR_STATUS, RegistryError
 from fake_registry._faults import Fault, Faults, LoggedRequest, RequestLog, masked_headers
 
@@ -141,6 +142,8 @@ class RegistryHTTPServer(ThreadingHTTPServer):
         self.faults = faults
         self.log = log
         self.ssl_context = ssl_context
+        # The control API's handler (``/_fake/``), set only when it is switched on.
+        self.control: Callable[[Request], Response] | None = None
         self._connections: set[socket.socket] = set()
         self._conn_lock = threading.Lock()
         if ":" in address[0]:
@@ -248,6 +251,10 @@ class RegistryHandler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         scheme = self.forced_scheme or self.server.scheme
+        control = self.server.control
+        if control is not None and urlsplit(self.path).path.startswith(CONTROL_PREFIX):
+            serve_control(self, control, scheme)
+            return
         serve_request(self, self.server.registry, self.server.faults, self.server.log, scheme)
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve
@@ -333,6 +340,29 @@ def serve_request(
     _drain(handler, body)
     record(response.status)
     _write(handler, response, fault, method)
+
+
+def serve_control(
+    handler: BaseHTTPRequestHandler, control: Callable[[Request], Response], scheme: str
+) -> None:
+    """Answer a control API request: no faults, no auth, not logged."""
+    target = urlsplit(handler.path)
+    host = handler.headers.get("Host") or "localhost"
+    headers = {k.lower(): v for k, v in handler.headers.items()}
+    try:
+        body, length = _body_reader(handler)
+    except RegistryError as err:
+        handler.close_connection = True
+        _write(handler, error_response(err), None, handler.command)
+        return
+    request = Request(handler.command, target.path, target.query, headers, body, f"{scheme}://{host}", length)
+    try:
+        response = control(request)
+    except (ConnectionError, TimeoutError, ssl.SSLError):
+        handler.close_connection = True
+        return
+    _drain(handler, body)
+    _write(handler, response, None, handler.command)
 
 
 def _fault_response(fault: Fault) -> Response:
