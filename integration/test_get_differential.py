@@ -23,13 +23,13 @@ from fake_registry import (
     File,
     Hardlink,
     ImageConfig,
-    Layer,
     OpaqueWhiteout,
     Symlink,
     Whiteout,
     build_image,
     build_index,
 )
+from fake_registry.lowlevel import Layer
 from integration.seed import push, run_in
 from integration.servers import run_tool, skopeo_copy
 

@@ -25,8 +25,8 @@ from fake_registry import (
     Whiteout,
     build_image,
     build_index,
-    build_layer,
 )
+from fake_registry.lowlevel import build_layer
 from integration.seed import push, run_in
 from integration.servers import RegistryServer
 

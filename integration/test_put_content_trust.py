@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from fake_registry import ImageConfig, build_image, build_index, write_blobs, write_docker_archive
+from fake_registry import ImageConfig, build_image, build_index, write_docker_archive
+from fake_registry.lowlevel import write_blobs
 from integration.availability import unavailable
 from integration.notary_servers import notary_server
 from integration.servers import RegistryServer, ServerUnavailable, run_tool

@@ -22,11 +22,10 @@ from fake_registry import (
     ImageConfig,
     build_image,
     build_index,
-    decompress,
-    write_blobs,
     write_docker_archive,
     write_oci_layout,
 )
+from fake_registry.lowlevel import decompress, write_blobs
 from integration.servers import RegistryServer, run_tool, skopeo_copy
 
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"

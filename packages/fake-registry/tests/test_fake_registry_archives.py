@@ -10,12 +10,9 @@ from fake_registry import (
     ImageConfig,
     build_image,
     build_index,
-    build_layer,
-    decompress,
-    tar_bytes,
-    write_blobs,
     write_docker_archive,
 )
+from fake_registry.lowlevel import build_layer, decompress, tar_bytes, write_blobs
 
 IMAGE = build_image([{"a": b"1"}, {"b": b"2"}])
 LAYER_A, LAYER_B = (layer.diff_id.removeprefix("sha256:") + "/layer.tar" for layer in IMAGE.layers)

@@ -124,3 +124,33 @@ def test_referrers_of_unknown_digest_is_empty(fake_registry):
     fake_registry.push_image("d/app", "v1")
     r = requests.get(f"{fake_registry.url}/v2/d/app/referrers/sha256:" + "4" * 64)
     assert (r.status_code, r.json()["manifests"]) == (200, [])
+
+
+def test_referrers_paginate_with_n_last_and_link(fake_registry):
+    target = fake_registry.push_image("d/app", "v1")
+    digests = sorted(
+        fake_registry.push_image(
+            "d/app", None, layers=[{"n": str(i)}], subject=target, artifact_type="a/x"
+        ).digest
+        for i in range(3)
+    )
+    url = f"{fake_registry.url}/v2/d/app/referrers/{target.digest}"
+    first = requests.get(url, params={"n": "2"})
+    assert [m["digest"] for m in first.json()["manifests"]] == digests[:2]
+    assert first.headers["Link"] == f'</v2/d/app/referrers/{target.digest}?last={digests[1]}&n=2>; rel="next"'
+    second = requests.get(f"{fake_registry.url}{first.headers['Link'][1:].split('>')[0]}")
+    assert [m["digest"] for m in second.json()["manifests"]] == digests[2:]
+    assert "Link" not in second.headers
+
+
+def test_referrers_link_keeps_the_artifact_type_filter(fake_registry):
+    target = fake_registry.push_image("d/app", "v1")
+    for i in range(2):
+        fake_registry.push_image("d/app", None, layers=[{"n": str(i)}], subject=target, artifact_type="a/x")
+    r = requests.get(
+        f"{fake_registry.url}/v2/d/app/referrers/{target.digest}", params={"n": "1", "artifactType": "a/x"}
+    )
+    [item] = r.json()["manifests"]
+    assert r.headers["Link"] == (
+        f'</v2/d/app/referrers/{target.digest}?artifactType=a%2Fx&last={item["digest"]}&n=1>; rel="next"'
+    )

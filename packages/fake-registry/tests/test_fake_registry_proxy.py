@@ -110,7 +110,7 @@ def test_forward_request_in_a_handler_of_your_own(fake_registry):
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from fake_registry import forward_request
+    from fake_registry.proxy import forward_request
 
     fake_registry.push_image("own/app", "v1")
 

@@ -19,9 +19,8 @@ from fake_registry import (
     Whiteout,
     build_image,
     build_index,
-    build_layer,
-    tar_bytes,
 )
+from fake_registry.lowlevel import build_layer, tar_bytes
 
 
 def members(raw: bytes) -> list[tuple]:

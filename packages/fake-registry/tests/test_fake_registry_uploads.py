@@ -1,6 +1,7 @@
 """Uploads in every style the spec allows, cross-repository mounts, and failed uploads."""
 
 import hashlib
+import time
 
 import pytest
 import requests
@@ -182,3 +183,19 @@ def test_put_with_an_out_of_order_final_chunk_is_416_and_keeps_the_session(fake_
     )
     assert r.status_code == 201
     assert fake_registry.blob("up/app", DIGEST) == DATA
+
+
+def test_an_upload_session_expires_after_upload_timeout(fake_registry_factory):
+    reg = fake_registry_factory(upload_timeout=0.2)
+    location = start(reg).headers["Location"]
+    assert requests.get(location).status_code == 204
+    deadline = time.monotonic() + 10
+    while (r := requests.get(location)).status_code == 204 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert (r.status_code, r.json()["errors"][0]["code"]) == (404, "BLOB_UPLOAD_UNKNOWN")
+    assert requests.put(location, params={"digest": DIGEST}, data=DATA).status_code == 404
+    assert list(reg.storage._upload_dir.iterdir()) == []
+
+
+def test_upload_sessions_last_a_week_by_default(fake_registry):
+    assert fake_registry.storage.upload_timeout == 7 * 24 * 3600

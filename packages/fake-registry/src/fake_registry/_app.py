@@ -386,8 +386,14 @@ class Registry:
             if record.annotations:
                 desc["annotations"] = record.annotations
             items.append(desc)
-        body = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": items}).encode()
-        headers = [("Content-Type", OCI_INDEX)]
+        # Sorted by digest, paged with n/last and Link as tag lists are.
+        by_digest = {str(d["digest"]): d for d in items}
+        extra = {"artifactType": wanted} if wanted else {}
+        page, link = _paginate(list(by_digest), req, f"/v2/{name}/referrers/{digest}", extra)
+        body = json.dumps(
+            {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [by_digest[d] for d in page]}
+        ).encode()
+        headers = [("Content-Type", OCI_INDEX), *link]
         if wanted:
             headers.append(("OCI-Filters-Applied", "artifactType"))
         return Response(200, headers, body)
@@ -444,7 +450,10 @@ def read_bounded(req: Request, limit: int, code: str = "SIZE_INVALID") -> bytes:
     return data
 
 
-def _paginate(items: list[str], req: Request, path: str) -> tuple[list[str], list[tuple[str, str]]]:
+def _paginate(
+    items: list[str], req: Request, path: str, extra: dict[str, str] | None = None
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """A page of sorted ``items`` after ``last``; ``extra`` query parameters go into ``Link``."""
     last = req.param("last")
     raw_n = req.param("n")
     if last:
@@ -459,7 +468,7 @@ def _paginate(items: list[str], req: Request, path: str) -> tuple[list[str], lis
         raise RegistryError("PAGINATION_NUMBER_INVALID", {"n": raw_n})
     page = items[:n]
     if n and len(items) > n:
-        query = urlencode({"last": page[-1], "n": str(n)}, quote_via=quote)
+        query = urlencode({**(extra or {}), "last": page[-1], "n": str(n)}, safe=":", quote_via=quote)
         return page, [("Link", f'<{path}?{query}>; rel="next"')]
     return page, []
 

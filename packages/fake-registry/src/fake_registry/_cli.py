@@ -16,6 +16,7 @@ from pathlib import Path
 from types import FrameType
 
 from fake_registry._registry import FakeRegistry
+from fake_registry._storage import UPLOAD_TIMEOUT
 
 
 def split_listen(text: str) -> tuple[str, int]:
@@ -43,6 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--storage", type=Path, help="keep state in this directory (default: memory)")
     serve.add_argument(
         "--proxy-listen", type=split_listen, help="also run the HTTPS impersonation proxy on HOST:PORT"
+    )
+    serve.add_argument(
+        "--upload-timeout",
+        type=float,
+        default=UPLOAD_TIMEOUT,
+        metavar="SECONDS",
+        help="upload sessions are forgotten this long after they started (default: a week)",
     )
     serve.add_argument(
         "--control",
@@ -80,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         proxy_port=proxy_port,
         proxy_host=proxy_host,
         control=args.control,
+        upload_timeout=args.upload_timeout,
     )
     with registry:
         if args.ca_out is not None and registry.ca_pem is not None:

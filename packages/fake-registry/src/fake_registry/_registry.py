@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from fake_registry._app import Registry
 from fake_registry._auth import AuthConfig, Authenticator, AuthMode
@@ -34,7 +34,7 @@ from fake_registry._image import (
 from fake_registry._manifests import parse_manifest
 from fake_registry._names import check_name, check_tag, digest_of
 from fake_registry._server import RegistryHTTPServer
-from fake_registry._storage import Storage
+from fake_registry._storage import UPLOAD_TIMEOUT, Storage
 from fake_registry._tls import CertificateAuthority
 
 
@@ -50,6 +50,13 @@ class StoredManifest:
         import json
 
         return json.loads(self.body)
+
+
+class FakeRegistryFactory(Protocol):
+    """The type of the ``fake_registry_factory`` fixture: ``FakeRegistry``'s keyword arguments in,
+    a started registry out (stopped when the test ends)."""
+
+    def __call__(self, **options: Any) -> FakeRegistry: ...
 
 
 def _users(users: Mapping[str, str] | Iterable[str] | None) -> dict[str, str]:
@@ -77,8 +84,11 @@ class FakeRegistry:
     starts the HTTPS impersonation proxy (``reg.proxy``; see :class:`ImpersonationProxy`).
     ``strict_accept=True`` refuses OCI manifests and indexes to clients whose ``Accept`` does
     not list them, as registry:2 does (404 ``MANIFEST_UNKNOWN``). ``realm`` is the Basic realm.
-    ``control=True`` answers the control API under ``/_fake/`` (faults, seeding, request log and
-    reset over HTTP, for test suites in other languages; see ``fake_registry._control``).
+    ``upload_timeout`` is how many seconds an upload session lives after it started (default a
+    week, as registry:2 purges abandoned uploads); later requests to it get 404
+    ``BLOB_UPLOAD_UNKNOWN``. ``control=True`` answers the control API under ``/_fake/``
+    (faults, seeding, request log and reset over HTTP, for test suites in other languages; see
+    ``fake_registry._control``).
     """
 
     def __init__(
@@ -101,13 +111,14 @@ class FakeRegistry:
         strict_accept: bool = False,
         realm: str = "fake-registry",
         control: bool = False,
+        upload_timeout: float = UPLOAD_TIMEOUT,
     ) -> None:
         user_map = _users(users)
         mode: AuthMode = auth or ("basic" if user_map else "none")
         self.auth_config = AuthConfig(
             mode=mode, users=user_map, acl=acl, anonymous_pull=anonymous_pull, basic_realm=realm
         )
-        self.storage = Storage(storage)
+        self.storage = Storage(storage, upload_timeout=upload_timeout)
         self.faults = Faults()
         self.requests = RequestLog()
         self._own_ca = ca is None and (tls or proxy)

@@ -22,6 +22,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -124,6 +125,10 @@ class Blob:
                 yield chunk
 
 
+# registry:2's default: abandoned uploads purged once they are a week old (uploadpurging.age 168h)
+UPLOAD_TIMEOUT = 7 * 24 * 3600.0
+
+
 class Upload:
     """An upload session: bytes appended to a file while sha256 is computed on the way."""
 
@@ -133,6 +138,7 @@ class Upload:
         self.path = path
         self.size = 0
         self.lock = threading.Lock()
+        self.started = time.monotonic()
         self._hash = hashlib.sha256()
         self._file: BinaryIO | None = path.open("wb")
 
@@ -196,8 +202,15 @@ class Upload:
 class Storage:
     """Registry state. ``root=None`` keeps it in memory (large blobs spill to a private temp dir)."""
 
-    def __init__(self, root: Path | str | None = None, *, spill_threshold: int = 4 << 20) -> None:
+    def __init__(
+        self,
+        root: Path | str | None = None,
+        *,
+        spill_threshold: int = 4 << 20,
+        upload_timeout: float = UPLOAD_TIMEOUT,
+    ) -> None:
         self._lock = threading.RLock()
+        self.upload_timeout = upload_timeout
         self._repos: dict[str, _Repo] = {}
         self._blobs: dict[str, Blob] = {}
         self._uploads: dict[str, Upload] = {}
@@ -347,13 +360,28 @@ class Storage:
     # -- uploads -------------------------------------------------------------------------------
 
     def start_upload(self, name: str) -> Upload:
+        self._purge_uploads()
         upload_id = str(uuid.uuid4())
         upload = Upload(upload_id, name, self._upload_dir / upload_id)
         with self._lock:
             self._uploads[upload_id] = upload
         return upload
 
+    def _purge_uploads(self) -> None:
+        """Forget sessions older than ``upload_timeout`` (registry:2 purges abandoned uploads by
+        age too), except one a request is writing to right now."""
+        deadline = time.monotonic() - self.upload_timeout
+        with self._lock:
+            old = [u for u in self._uploads.values() if u.started < deadline]
+            expired = [u for u in old if u.lock.acquire(blocking=False)]
+            for upload in expired:
+                del self._uploads[upload.id]
+        for upload in expired:
+            upload.discard()
+            upload.lock.release()
+
     def get_upload(self, name: str, upload_id: str) -> Upload:
+        self._purge_uploads()
         with self._lock:
             upload = self._uploads.get(upload_id)
         if upload is None or upload.repo != name:

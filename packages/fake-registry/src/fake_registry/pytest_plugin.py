@@ -8,14 +8,12 @@ Must never leave a server running after the session.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from fake_registry._registry import FakeRegistry
-
-FakeRegistryFactory = Callable[..., FakeRegistry]
+from fake_registry._registry import FakeRegistry, FakeRegistryFactory
 
 
 @pytest.fixture(scope="session")

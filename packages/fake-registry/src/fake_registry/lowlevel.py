@@ -1,0 +1,24 @@
+"""Helpers below what most tests need: single layers and tarballs, blob directories, the auth
+configuration object, and the control API's JSON image descriptions.
+
+``build_layer(files, "zstd")`` builds one layer blob (:class:`Layer`) from a dict of entries,
+``tar_bytes(files)`` just the tar, ``decompress(layer)`` gives a layer's tar back;
+``write_blobs(item, dir)`` writes the ``blobs/sha256/`` of an image or index; ``image_from_json``
+builds an image from the JSON the control API takes (``POST /_fake/images``).
+"""
+
+from fake_registry._auth import AuthConfig
+from fake_registry._control import CONTROL_PREFIX, image_from_json
+from fake_registry._image import Layer, build_layer, decompress, tar_bytes
+from fake_registry._upload import write_blobs
+
+__all__ = [
+    "CONTROL_PREFIX",
+    "AuthConfig",
+    "Layer",
+    "build_layer",
+    "decompress",
+    "image_from_json",
+    "tar_bytes",
+    "write_blobs",
+]
