@@ -44,7 +44,7 @@ def notary_binary():
 
 @pytest.fixture
 def stub(notary_server_factory, notary_binary):
-    return notary_server_factory(tls=True, users={"signer": "signer-password-51"}, auth="token")
+    return notary_server_factory(tls=True, users={"signer": "signer-password-51"}, auth="bearer")
 
 
 @pytest.fixture
@@ -157,7 +157,7 @@ def test_wrong_passphrase_is_one_clear_line_without_the_secret(stub, client):
         f"{PUSHED}: content_trust.repository_passphrase does not decrypt content_trust.repository_key"
     )
     assert_no_secret(str(caught.value), "wrong-passphrase-77", PASSPHRASE, "signer-password-51")
-    assert stub.requests == []
+    assert stub.requests.summary() == []
 
 
 def test_wrong_key_id_names_both_ids(stub, client):

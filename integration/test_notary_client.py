@@ -92,7 +92,7 @@ def test_delete_with_remote_removes_the_trust_data(client, tmp_path):
 
 
 def test_the_client_authenticates_with_a_token(notary_server_factory, tmp_path, notary_binary):
-    server = notary_server_factory(tls=True, users={"alice": "s3cret"}, auth="token")
+    server = notary_server_factory(tls=True, users={"alice": "s3cret"}, auth="bearer")
     file, digest = payload(tmp_path, "hello")
     client = NotaryClient(
         tmp_path / "c", server.url, ca_file=server.ca_file, username="alice", password="s3cret"
@@ -118,7 +118,7 @@ def test_the_client_publishes_with_basic_auth(notary_server_factory, tmp_path, n
 
 
 def test_wrong_credentials_fail_the_publish(notary_server_factory, tmp_path, notary_binary):
-    server = notary_server_factory(tls=True, users={"alice": "s3cret"}, auth="token")
+    server = notary_server_factory(tls=True, users={"alice": "s3cret"}, auth="bearer")
     client = NotaryClient(
         tmp_path / "c", server.url, ca_file=server.ca_file, username="alice", password="wrong"
     )

@@ -37,7 +37,7 @@ def notary_binary() -> None:
 
 @pytest.fixture
 def stub(notary_server_factory, notary_binary):
-    return notary_server_factory(tls=True, users={NOTARY_USER: NOTARY_PASSWORD}, auth="token")
+    return notary_server_factory(tls=True, users={NOTARY_USER: NOTARY_PASSWORD}, auth="bearer")
 
 
 def targets_key(client: NotaryClient) -> tuple[str, str]:

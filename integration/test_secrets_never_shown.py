@@ -58,7 +58,7 @@ def notary(world: EcrWorld, notary_server_factory: Callable[..., Any]) -> Any:
     """A Notary stub with token auth, answering as ``https://notary.test`` through the proxy."""
     if shutil.which("notary") is None:
         unavailable("the notary client is not installed (apt-get install notary)")
-    stub = notary_server_factory(tls=True, users={NOTARY_USER: NOTARY_PASSWORD}, auth="token")
+    stub = notary_server_factory(tls=True, users={NOTARY_USER: NOTARY_PASSWORD}, auth="bearer")
     world.front.proxy.route(NOTARY_NAME, stub.url, ca_file=stub.ca_file)
     return stub
 

@@ -106,9 +106,50 @@ def test_a_non_multipart_upload_is_refused(notary_server):
     assert (status, json.loads(answer)["errors"][0]["code"]) == (400, "MALFORMED_UPLOAD")
 
 
-def test_requests_are_logged_without_headers(notary_server):
+def test_requests_are_logged_like_the_fake_registrys(notary_server):
     call(f"{notary_server.url}/v2/")
-    assert [(r.method, r.path, r.status) for r in notary_server.requests] == [("GET", "/v2/", 200)]
+    call(f"{notary_server.url}/v2/{GUN}/_trust/tuf/root.json?x=1")
+    assert notary_server.requests.summary() == ["GET /v2/ 200", f"GET /v2/{GUN}/_trust/tuf/root.json 404"]
+    [entry] = notary_server.requests.find("GET", "root.json$")
+    assert (entry.query, entry.host) == ("x=1", notary_server.host)
+    notary_server.requests.clear()
+    assert notary_server.requests.summary() == []
+
+
+def test_the_request_log_masks_credentials(notary_server_factory):
+    server = notary_server_factory(users=["alice:s3cret"])
+    call(
+        f"{server.url}/v2/", headers={"Authorization": "Basic " + base64.b64encode(b"alice:s3cret").decode()}
+    )
+    assert [(r.header("Authorization"), r.status) for r in server.requests] == [("***", 200)]
+
+
+def test_users_as_name_password_strings(notary_server_factory):
+    server = notary_server_factory(users=["alice:s3cret", "bob:pw:with:colons"])
+    for pair in (b"alice:s3cret", b"bob:pw:with:colons"):
+        assert (
+            call(f"{server.url}/v2/", headers={"Authorization": "Basic " + base64.b64encode(pair).decode()})[
+                0
+            ]
+            == 200
+        )
+
+
+def test_host_and_port_are_keyword_only():
+    with pytest.raises(TypeError):
+        NotaryServer("127.0.0.1", 0)  # type: ignore[misc]
+
+
+def test_tls_shares_a_ca_with_a_fake_registry(fake_registry_factory, notary_server_factory):
+    import ssl
+
+    reg = fake_registry_factory(tls=True)
+    server = notary_server_factory(tls=True, ca=reg.ca)
+    assert (server.ca_file, server.ca_pem) == (reg.ca_file, reg.ca_pem)
+    context = ssl.create_default_context(cafile=str(reg.ca_file))
+    assert call(f"{server.url}/v2/", context=context)[::2] == (200, b"{}")
+    server.stop()
+    assert reg.ca_file.exists()  # a shared CA belongs to its owner
 
 
 def test_basic_auth_challenges_and_accepts_the_right_password(notary_server_factory):
@@ -122,7 +163,7 @@ def test_basic_auth_challenges_and_accepts_the_right_password(notary_server_fact
 
 
 def test_token_auth_grants_the_requested_repository_scope_only(notary_server_factory):
-    server = notary_server_factory(users={"alice": "s3cret"}, auth="token")
+    server = notary_server_factory(users={"alice": "s3cret"}, auth="bearer")
     url = f"{server.url}/v2/{GUN}/_trust/tuf/timestamp.key"
     status, headers, _ = call(url)
     assert status == 401
@@ -138,7 +179,7 @@ def test_token_auth_grants_the_requested_repository_scope_only(notary_server_fac
 
 
 def test_token_endpoint_refuses_a_wrong_password(notary_server_factory):
-    server = notary_server_factory(users={"alice": "s3cret"}, auth="token")
+    server = notary_server_factory(users={"alice": "s3cret"}, auth="bearer")
     basic = {"Authorization": "Basic " + base64.b64encode(b"alice:nope").decode()}
     assert call(f"{server.url}/auth/token?scope=repository:x:pull", headers=basic)[0] == 401
 
@@ -194,7 +235,12 @@ def test_cli_prints_the_ready_line_first_and_stops_on_sigterm(tmp_path):
 
 
 def test_an_anonymous_token_grants_nothing(notary_server_factory):
-    server = notary_server_factory(users={"alice": "s3cret"}, auth="token")
+    server = notary_server_factory(users={"alice": "s3cret"}, auth="bearer")
     token = json.loads(call(f"{server.url}/auth/token?scope=repository:{GUN}:pull")[2])["token"]
     url = f"{server.url}/v2/{GUN}/_trust/tuf/root.json"
     assert call(url, headers={"Authorization": f"Bearer {token}"})[0] == 401
+
+
+def test_an_unknown_auth_mode_is_refused():
+    with pytest.raises(ValueError, match=r"^auth must be 'basic' or 'bearer', not 'token'$"):
+        NotaryServer(users=["a:b"], auth="token")

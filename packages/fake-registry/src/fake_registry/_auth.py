@@ -19,7 +19,7 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import parse_qs
@@ -199,6 +199,21 @@ class Authenticator:
         if refresh_token:
             answer["refresh_token"] = refresh_token
         return json.dumps(answer).encode()
+
+
+def parse_users(users: Mapping[str, str] | Iterable[str] | None) -> dict[str, str]:
+    """``{"name": "password"}`` or ``["name:password", ...]`` (the CLI's ``--user`` form) as a dict."""
+    if users is None:
+        return {}
+    if isinstance(users, Mapping):
+        return dict(users)
+    out = {}
+    for item in users:
+        name, sep, password = item.partition(":")
+        if not sep or not name:
+            raise ValueError("users must be NAME:PASSWORD")
+        out[name] = password
+    return out
 
 
 def parse_scopes(text: str) -> list[Scope]:

@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from fake_registry._app import Registry
-from fake_registry._auth import AuthConfig, Authenticator, AuthMode
+from fake_registry._auth import AuthConfig, Authenticator, AuthMode, parse_users
 from fake_registry._errors import RegistryError
 from fake_registry._faults import Faults, RequestLog
 from fake_registry._image import (
@@ -59,20 +59,6 @@ class FakeRegistryFactory(Protocol):
     def __call__(self, **options: Any) -> FakeRegistry: ...
 
 
-def _users(users: Mapping[str, str] | Iterable[str] | None) -> dict[str, str]:
-    if users is None:
-        return {}
-    if isinstance(users, Mapping):
-        return dict(users)
-    out = {}
-    for item in users:
-        name, sep, password = item.partition(":")
-        if not sep or not name:
-            raise ValueError("users must be NAME:PASSWORD")
-        out[name] = password
-    return out
-
-
 class FakeRegistry:
     """A fake OCI registry on a loopback port, served from a thread.
 
@@ -113,7 +99,7 @@ class FakeRegistry:
         control: bool = False,
         upload_timeout: float = UPLOAD_TIMEOUT,
     ) -> None:
-        user_map = _users(users)
+        user_map = parse_users(users)
         mode: AuthMode = auth or ("basic" if user_map else "none")
         self.auth_config = AuthConfig(
             mode=mode, users=user_map, acl=acl, anonymous_pull=anonymous_pull, basic_realm=realm

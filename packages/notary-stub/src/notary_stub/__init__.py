@@ -7,11 +7,11 @@ canonical JSON encoding, exported for tests that build or check metadata themsel
 ``NotaryClient`` drives the real ``notary`` client against a server.
 """
 
-from notary_stub._app import Auth, NotaryApp, RequestRecord
+from notary_stub._app import Auth, NotaryApp
 from notary_stub._canonical import canonical_json
 from notary_stub._client import NotaryClient, NotaryCommandError, Target
 from notary_stub._repository import NotaryError, Repositories
-from notary_stub._server import NotaryServer
+from notary_stub._server import NotaryServer, NotaryServerFactory
 from notary_stub._storage import DirectoryStorage, MemoryStorage, Storage
 
 __all__ = [
@@ -23,8 +23,8 @@ __all__ = [
     "NotaryCommandError",
     "NotaryError",
     "NotaryServer",
+    "NotaryServerFactory",
     "Repositories",
-    "RequestRecord",
     "Storage",
     "Target",
     "canonical_json",

@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from fake_registry.lowlevel import parse_users
 from notary_stub._server import NotaryServer
 
 
@@ -23,13 +24,6 @@ def _listen(text: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-def _user(text: str) -> tuple[str, str]:
-    name, colon, password = text.partition(":")
-    if not colon or not name:
-        raise argparse.ArgumentTypeError("--user wants NAME:PASSWORD")
-    return name, password
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m notary_stub", description="Notary v1 server stub")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -37,8 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument(
         "--listen", type=_listen, default=("127.0.0.1", 0), help="HOST:PORT (port 0: any free)"
     )
-    serve.add_argument("--user", type=_user, action="append", default=[], help="NAME:PASSWORD (repeatable)")
-    serve.add_argument("--token-auth", action="store_true", help="Bearer tokens from /auth/token, not Basic")
+    serve.add_argument("--user", action="append", default=[], help="NAME:PASSWORD (repeatable)")
+    serve.add_argument(
+        "--auth",
+        choices=["basic", "bearer"],
+        help="with --user: Basic (default) or Bearer tokens from /auth/token",
+    )
     serve.add_argument("--tls", action="store_true", help="HTTPS with a generated CA")
     serve.add_argument("--ca-out", type=Path, help="write the CA certificate (PEM) here (with --tls)")
     serve.add_argument("--hostname", action="append", default=[], help="extra name for the TLS certificate")
@@ -49,12 +47,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     host, port = args.listen
+    try:
+        users = parse_users(args.user)
+    except ValueError:
+        parser.error("--user wants NAME:PASSWORD")
     server = NotaryServer(
-        host,
-        port,
+        host=host,
+        port=port,
         tls=args.tls,
-        users=dict(args.user) or None,
-        auth="token" if args.token_auth else "basic",
+        users=users,
+        auth=args.auth,
         storage=args.storage,
         hostnames=args.hostname,
         client_ca=args.client_ca.read_text() if args.client_ca else None,

@@ -19,12 +19,14 @@ import secrets
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs
 
+from fake_registry import LoggedRequest, RequestLog
+from fake_registry.lowlevel import masked_headers
 from notary_stub._repository import NotaryError, Repositories
 
-__all__ = ["Auth", "NotaryApp", "RequestRecord"]
+__all__ = ["Auth", "NotaryApp"]
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 Environ = dict[str, Any]
@@ -76,9 +78,9 @@ _STATUS = {
 
 @dataclass(frozen=True, slots=True)
 class Auth:
-    """Authentication: ``mode`` is ``"basic"`` or ``"token"``; ``users`` maps name to password."""
+    """Authentication: ``mode`` is ``"basic"`` or ``"bearer"``; ``users`` maps name to password."""
 
-    mode: str
+    mode: Literal["basic", "bearer"]
     users: dict[str, str] = field(default_factory=dict)
     service: str = "notary-stub"
 
@@ -87,26 +89,18 @@ class Auth:
         return expected is not None and hmac.compare_digest(expected.encode(), password.encode())
 
 
-@dataclass(frozen=True, slots=True)
-class RequestRecord:
-    """One request as the server saw it (no header values: they may hold credentials)."""
-
-    method: str
-    path: str
-    status: int
-
-
 def _error(code: str, message: str, detail: Any = None) -> bytes:
     return json.dumps({"errors": [{"code": code, "message": message, "detail": detail}]}).encode()
 
 
 class NotaryApp:
-    """WSGI application: ``NotaryApp(repositories, auth=None)``; ``.requests`` is the request log."""
+    """WSGI application: ``NotaryApp(repositories, auth=None)``; ``.requests`` is the request log
+    (the fake registry's :class:`RequestLog`, credentials masked)."""
 
     def __init__(self, repositories: Repositories, auth: Auth | None = None) -> None:
         self.repositories = repositories
         self.auth = auth
-        self.requests: list[RequestRecord] = []
+        self.requests = RequestLog()
         self._tokens: dict[str, frozenset[tuple[str, str]]] = {}
         self._lock = threading.Lock()
 
@@ -114,16 +108,15 @@ class NotaryApp:
         method = environ.get("REQUEST_METHOD", "GET")
         path = environ.get("PATH_INFO", "/")
         status, headers, body = self._dispatch(environ, method, path)
-        with self._lock:
-            self.requests.append(RequestRecord(method, path, status))
+        self.requests.record(_logged(environ, method, path, status))
         headers = [*headers, ("Content-Length", str(len(body)))]
         start_response(_STATUS.get(status, f"{status} Status"), headers)
         return [body]
 
     def clear(self) -> None:
         """Forget the request log and issued tokens (the stored trust data stays)."""
+        self.requests.clear()
         with self._lock:
-            self.requests.clear()
             self._tokens.clear()
 
     # routing -----------------------------------------------------------------------------
@@ -208,7 +201,7 @@ class NotaryApp:
         if self.auth.mode == "basic" and scheme.lower() == "basic":
             pair = _basic(credentials)
             granted = pair is not None and self.auth.check_password(*pair)
-        elif self.auth.mode == "token" and scheme.lower() == "bearer":
+        elif self.auth.mode == "bearer" and scheme.lower() == "bearer":
             with self._lock:
                 scopes = self._tokens.get(credentials.strip())
             granted = scopes is not None and all(
@@ -221,7 +214,7 @@ class NotaryApp:
 
     def _token(self, environ: Environ) -> tuple[int, list[tuple[str, str]], bytes]:
         json_type = [("Content-Type", "application/json")]
-        if self.auth is None or self.auth.mode != "token":
+        if self.auth is None or self.auth.mode != "bearer":
             return 404, json_type, _error("UNSUPPORTED", "this server does not issue tokens")
         # Like Docker's token servers: no credentials get an anonymous token that grants nothing
         # here (clients then retry with credentials); wrong credentials get 401.
@@ -243,6 +236,15 @@ class NotaryApp:
             self._tokens[token] = frozenset(scopes) if pair is not None else frozenset()
         body = json.dumps({"token": token, "access_token": token, "expires_in": 3600}).encode()
         return 200, json_type, body
+
+
+def _logged(environ: Environ, method: str, path: str, status: int) -> LoggedRequest:
+    headers = [(k[5:].replace("_", "-").title(), str(v)) for k, v in environ.items() if k.startswith("HTTP_")]
+    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if environ.get(key):
+            headers.append((key.replace("_", "-").title(), str(environ[key])))
+    host = str(environ.get("HTTP_HOST", "")).lower()
+    return LoggedRequest(method, path, environ.get("QUERY_STRING", ""), masked_headers(headers), status, host)
 
 
 def _basic(credentials: str) -> tuple[str, str] | None:

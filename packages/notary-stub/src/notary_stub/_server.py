@@ -1,6 +1,7 @@
 """``NotaryServer``: the stub served from a thread, over HTTP or HTTPS, as a context manager.
 
-Owns sockets, threads and TLS: a threaded ``wsgiref`` server (the stub's traffic is a handful of
+Owns sockets, threads and TLS (certificates from the fake registry's CA, so one CA can serve
+both stubs): a threaded ``wsgiref`` server (the stub's traffic is a handful of
 small requests per test, so the standard library's server is enough and adds no dependency), TLS
 handshakes done in the request's thread so a silent client cannot stall the accept loop. It never
 touches TUF data directly; the WSGI app does.
@@ -12,18 +13,20 @@ import socket
 import ssl
 import tempfile
 import threading
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
-from notary_stub._app import Auth, NotaryApp, RequestRecord
+from fake_registry import CertificateAuthority, RequestLog
+from fake_registry.lowlevel import parse_users
+from notary_stub._app import Auth, NotaryApp
 from notary_stub._repository import Repositories
 from notary_stub._storage import DirectoryStorage, MemoryStorage, Storage
-from notary_stub._tls import Certificates, make_certificates
 
-__all__ = ["NotaryServer"]
+__all__ = ["NotaryServer", "NotaryServerFactory"]
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -64,56 +67,70 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
 
 
 class NotaryServer:
-    """A Notary server stub in a background thread.
+    """A Notary server stub in a background thread, with the fake registry's conventions.
 
     ``with NotaryServer() as server:`` serves on ``server.url`` until the block ends.
-    ``tls=True`` serves HTTPS with a fresh CA (``server.ca_pem``, written to ``server.ca_file``);
-    ``users={"name": "password"}`` turns on authentication, Basic by default or Docker's Bearer
-    token flow with ``auth="token"`` (token endpoint ``/auth/token`` on the same server);
-    ``storage=DIR`` keeps metadata and server keys in a directory instead of memory;
-    ``client_ca=PEM`` (with ``tls``) requires client certificates issued by that CA.
+    ``users`` (``{"name": "password"}`` or ``["name:password"]``) turns on authentication, Basic
+    by default or Docker's Bearer token flow with ``auth="bearer"`` (token endpoint
+    ``/auth/token`` on the same server). ``tls=True`` serves HTTPS with a certificate from ``ca``
+    (a :class:`fake_registry.CertificateAuthority`; pass a ``FakeRegistry``'s ``reg.ca`` so one CA
+    file serves both) or from a fresh CA; ``server.ca_pem``/``server.ca_file`` are what clients
+    trust. ``hostnames`` are extra certificate names; ``client_ca=PEM`` (with ``tls``) requires
+    client certificates issued by that CA. ``storage=DIR`` keeps metadata and server keys in a
+    directory instead of memory. ``server.requests`` is the request log (a
+    :class:`fake_registry.RequestLog`: ``summary()``, ``find()``, ``clear()``).
     """
 
     def __init__(
         self,
+        *,
         host: str = "127.0.0.1",
         port: int = 0,
-        *,
         tls: bool = False,
-        users: dict[str, str] | None = None,
-        auth: Literal["basic", "token"] = "basic",
-        storage: Path | None = None,
-        hostnames: list[str] | None = None,
+        users: Mapping[str, str] | Iterable[str] | None = None,
+        auth: Literal["basic", "bearer"] | None = None,
+        storage: Path | str | None = None,
+        hostnames: Sequence[str] = (),
         client_ca: str | None = None,
+        ca: CertificateAuthority | None = None,
     ) -> None:
+        if auth not in (None, "basic", "bearer"):
+            raise ValueError(f"auth must be 'basic' or 'bearer', not {auth!r}")
         self._host = host
         self._port = port
-        self.storage: Storage = DirectoryStorage(storage) if storage is not None else MemoryStorage()
+        self.storage: Storage = DirectoryStorage(Path(storage)) if storage is not None else MemoryStorage()
         self.repositories = Repositories(self.storage)
-        self.app = NotaryApp(self.repositories, Auth(auth, dict(users)) if users else None)
-        self.users = dict(users or {})
-        self.certificates: Certificates | None = (
-            make_certificates([*(hostnames or []), "127.0.0.1", "localhost", "::1"]) if tls else None
+        self.users = parse_users(users)
+        self.app = NotaryApp(self.repositories, Auth(auth or "basic", self.users) if self.users else None)
+        self._own_ca = ca is None and tls
+        self.ca: CertificateAuthority | None = ca or (
+            CertificateAuthority("notary-stub test CA") if tls else None
         )
+        self.tls = tls
+        self._names = [*hostnames, "127.0.0.1", "localhost", "::1"]
         self.client_ca = client_ca
         self._server: _ThreadingWSGIServer | None = None
         self._thread: threading.Thread | None = None
-        self._tempdir: tempfile.TemporaryDirectory[str] | None = None
-        self.ca_file: Path | None = None
 
     # lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> NotaryServer:
         server = _ThreadingWSGIServer((self._host, self._port), _QuietHandler)
         server.set_app(self.app)
-        if self.certificates is not None:
-            server.ssl_context = self.certificates.server_context()
+        if self.tls:
+            assert self.ca is not None
+            # a context of its own: client_ca must not leak into a CA's cached contexts
+            server.ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            server.ssl_context.minimum_version = ssl.TLSVersion.TLSv1_2
+            cert_pem, key_pem = self.ca.issue(self._names)
+            with tempfile.TemporaryDirectory(prefix="notary-stub-tls-") as directory:
+                chain = Path(directory) / "chain.pem"
+                # the CA after the leaf, as notary-server deployments often send it
+                chain.write_text(cert_pem + self.ca.ca_pem + key_pem)
+                server.ssl_context.load_cert_chain(chain)
             if self.client_ca is not None:
                 server.ssl_context.verify_mode = ssl.CERT_REQUIRED
                 server.ssl_context.load_verify_locations(cadata=self.client_ca)
-            self._tempdir = tempfile.TemporaryDirectory(prefix="notary-stub-ca-")
-            self.ca_file = Path(self._tempdir.name) / "ca.pem"
-            self.ca_file.write_text(self.certificates.ca_pem)
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, name="notary-stub", daemon=True)
         self._thread.start()
@@ -127,10 +144,8 @@ class NotaryServer:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
-        if self._tempdir is not None:
-            self._tempdir.cleanup()
-            self._tempdir = None
-            self.ca_file = None
+        if self.ca is not None and self._own_ca:
+            self.ca.close()
 
     def __enter__(self) -> NotaryServer:
         return self.start()
@@ -153,17 +168,21 @@ class NotaryServer:
 
     @property
     def url(self) -> str:
-        scheme = "https" if self.certificates is not None else "http"
-        return f"{scheme}://{self.host}"
+        return f"{'https' if self.tls else 'http'}://{self.host}"
 
     @property
     def ca_pem(self) -> str | None:
-        return None if self.certificates is None else self.certificates.ca_pem
+        """The CA certificate (PEM) clients must trust, with ``tls=True``."""
+        return self.ca.ca_pem if self.tls and self.ca is not None else None
 
     @property
-    def requests(self) -> list[RequestRecord]:
-        """Requests served so far, oldest first."""
-        return list(self.app.requests)
+    def ca_file(self) -> Path | None:
+        return self.ca.ca_file if self.tls and self.ca is not None else None
+
+    @property
+    def requests(self) -> RequestLog:
+        """Requests served so far, oldest first (credentials masked)."""
+        return self.app.requests
 
     def clear(self) -> None:
         """Forget every GUN, key, token and logged request."""
@@ -174,3 +193,10 @@ class NotaryServer:
         """The current bytes of ``role`` for ``gun``, or None."""
         stored = self.repositories.current(gun, role)
         return None if stored is None else stored.raw
+
+
+class NotaryServerFactory(Protocol):
+    """The type of the ``notary_server_factory`` fixture: ``NotaryServer``'s keyword arguments
+    in, a started server out (stopped when the test ends)."""
+
+    def __call__(self, **options: Any) -> NotaryServer: ...

@@ -2,17 +2,17 @@
 
 ``notary_server`` is one plain-HTTP stub per session, emptied before each test that uses it.
 ``notary_server_factory(**options)`` starts a stub with ``NotaryServer`` options (``tls``,
-``users``, ``auth``, ``storage``) that stops when the test ends.
+``users``, ``auth``, ``storage``, ``ca``) that stops when the test ends.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from notary_stub._server import NotaryServer
+from notary_stub._server import NotaryServer, NotaryServerFactory
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +29,7 @@ def notary_server(_notary_server_session: NotaryServer) -> NotaryServer:
 
 
 @pytest.fixture
-def notary_server_factory() -> Iterator[Callable[..., NotaryServer]]:
+def notary_server_factory() -> Iterator[NotaryServerFactory]:
     """Start stubs with options for this test: ``notary_server_factory(tls=True, users={...})``."""
     started: list[NotaryServer] = []
 
