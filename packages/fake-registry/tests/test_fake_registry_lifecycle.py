@@ -3,6 +3,7 @@
 import socket
 import threading
 import time
+from pathlib import Path
 
 import requests
 
@@ -46,19 +47,49 @@ def test_port_is_free_after_stop():
         assert requests.get(f"{again.url}/v2/").status_code == 200
 
 
+def refused(port: int) -> bool:
+    """Whether nothing listens on the loopback port any more."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def closed_by_peer(conn: socket.socket) -> bool:
+    """Whether the other end closed ``conn`` (EOF, or a reset for an unaccepted connection)."""
+    conn.settimeout(5)
+    try:
+        return conn.recv(4096) == b""
+    except ConnectionResetError:
+        return True
+
+
 def test_stop_twice_is_harmless():
     reg = FakeRegistry(tls=True, proxy=True).start()
-    ca_file = reg.ca_file
+    ca_file, port, proxy_port = reg.ca_file, reg.port, reg.proxy._server.server_address[1]
     reg.stop()
-    reg.stop()
-    assert not ca_file.exists()
+    assert reg.stop() is None  # the second stop neither raises nor blocks
+    assert (refused(port), refused(proxy_port), ca_file.exists()) == (True, True, False)
 
 
-def test_stop_during_an_upload():
+def test_stop_during_an_upload_closes_it_and_leaves_nothing_behind():
+    before = {t.ident for t in threading.enumerate()}
     reg = FakeRegistry().start()
-    location = requests.post(f"{reg.url}/v2/l/app/blobs/uploads/").headers["Location"]
+    spill_dir = Path(reg.storage._tmp.name)
+    with requests.Session() as session:
+        location = session.post(f"{reg.url}/v2/l/app/blobs/uploads/").headers["Location"]
     path = location.split(reg.host, 1)[1]
     raw = socket.create_connection(("127.0.0.1", reg.port))
-    raw.sendall(f"PATCH {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n".encode() + b"x" * 1000)
-    reg.stop()
-    raw.close()
+    try:
+        raw.sendall(
+            f"PATCH {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n".encode() + b"x" * 1000
+        )
+        started = time.monotonic()
+        reg.stop()
+        assert time.monotonic() - started < 5  # stop does not wait for the rest of the body
+        assert closed_by_peer(raw)
+    finally:
+        raw.close()
+    assert (refused(reg.port), spill_dir.exists()) == (True, False)  # no socket, no upload file
+    assert wait_until(lambda: {t.ident for t in threading.enumerate()} <= before)

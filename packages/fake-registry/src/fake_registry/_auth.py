@@ -27,7 +27,6 @@ from urllib.parse import parse_qs
 from fake_registry._errors import RegistryError
 
 AuthMode = Literal["none", "basic", "bearer"]
-ALL_ACTIONS = frozenset({"pull", "push", "delete"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,10 +30,6 @@ def check_name(name: str) -> str:
     return name
 
 
-def is_digest(ref: str) -> bool:
-    return ":" in ref
-
-
 def check_digest(digest: str) -> str:
     if DIGEST_RE.fullmatch(digest) is None:
         raise RegistryError("DIGEST_INVALID", {}, has_detail=True)

@@ -294,10 +294,6 @@ class Storage:
             repo = self._repos[name] = _Repo()
         return repo
 
-    def repo_exists(self, name: str) -> bool:
-        with self._lock:
-            return name in self._repos
-
     def get_blob(self, name: str, digest: str) -> Blob:
         """The blob if ``name`` links it (registry:2 scopes blob access per repository)."""
         with self._lock:
@@ -478,11 +474,6 @@ class Storage:
             if repo is None:
                 raise RegistryError("NAME_UNKNOWN", {"name": name})
             return sorted(repo.tags)
-
-    def tag_map(self, name: str) -> dict[str, str]:
-        with self._lock:
-            repo = self._repos.get(name)
-            return dict(repo.tags) if repo else {}
 
     def repositories(self) -> list[str]:
         with self._lock:

@@ -27,7 +27,6 @@ from notary_stub._storage import Storage
 __all__ = ["NotaryError", "Repositories", "file_meta"]
 
 BASE_ROLES = ("root", "targets", "snapshot", "timestamp")
-SERVER_ROLES = ("timestamp", "snapshot")
 _TYPES = {"root": "Root", "targets": "Targets", "snapshot": "Snapshot", "timestamp": "Timestamp"}
 _ROLE = re.compile(r"^(root|snapshot|timestamp|targets(/[^/\s]+)*)$")
 SNAPSHOT_EXPIRY = timedelta(days=3 * 365)

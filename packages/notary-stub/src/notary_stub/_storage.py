@@ -11,7 +11,7 @@ import os
 import threading
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 __all__ = ["DirectoryStorage", "MemoryStorage", "Storage"]
 
@@ -134,7 +134,3 @@ class DirectoryStorage:
         with self._lock:
             for path in sorted(self._root.rglob("*"), reverse=True):
                 path.rmdir() if path.is_dir() else path.unlink()
-
-    def guns(self) -> list[str]:
-        """The GUNs stored (for inspection in tests)."""
-        return sorted(unquote(p.name) for p in self._root.iterdir() if p.is_dir())
