@@ -6,10 +6,36 @@
 #       --build-arg base_image=local/debian-python:bookworm -t ... .  # offline: container/wheelhouse/
 #
 # base_image: any Debian-like image with python3 (3.11+), its venv module and libstdc++6.
-# Stages: builder (builds the wheels and the venv), resource (the base image plus that venv and
-# the three scripts Concourse runs), tests (runs the resource's unit tests against the installed
-# wheels), and an unnamed last stage equal to resource, so `docker build .` gives the resource.
+# Stages: fake-registry (the fake registry with its control API, for other projects' tests),
+# builder (builds the wheels and the venv), resource (the base image plus that venv and the three
+# scripts Concourse runs), tests (runs the resource's unit tests against the installed wheels),
+# and an unnamed last stage equal to resource, so `docker build .` gives the resource.
 ARG base_image=python:3.11-slim-bookworm
+
+# The fake registry as an image of its own, for test suites in any language (docker run or
+# testcontainers' generic container): no root, listening on 0.0.0.0:5000 with the control API on
+# (packages/fake-registry/README.md). `docker run IMAGE serve --listen ...` overrides the address.
+#   docker build --target fake-registry -t fake-registry .
+# First in the file: the legacy builder builds every stage before the target, and these two
+# need nothing of the resource's.
+FROM ${base_image} AS fake-registry-builder
+ARG PIP_NO_INDEX
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore \
+    PIP_FIND_LINKS=/wheelhouse
+COPY container/wheelhouse/ /wheelhouse/
+COPY packages/fake-registry/ /src/packages/fake-registry/
+RUN python3 -m venv /opt/fake-registry \
+ && /opt/fake-registry/bin/pip install --quiet /src/packages/fake-registry \
+ && /opt/fake-registry/bin/python3 -m pip uninstall --quiet --yes pip setuptools \
+ && rm -f /opt/fake-registry/bin/activate* \
+ && chmod -R a+rX /opt/fake-registry
+
+FROM ${base_image} AS fake-registry
+COPY --from=fake-registry-builder /opt/fake-registry/ /opt/fake-registry/
+USER 65534:65534
+EXPOSE 5000
+ENTRYPOINT ["/opt/fake-registry/bin/python3", "-m", "fake_registry"]
+CMD ["serve", "--listen", "0.0.0.0:5000", "--control"]
 
 FROM ${base_image} AS builder
 # PIP_NO_INDEX=1 keeps pip off the network; it then finds everything in container/wheelhouse/.
