@@ -11,7 +11,7 @@ REPORTS := .tox/reports
 # dependency or entry point in a package's pyproject.toml).
 DEPS_STAMP := .tox/deps.stamp
 DEPS_FILES := requirements-dev.txt $(wildcard packages/*/pyproject.toml)
-DEBIAN_PACKAGES := python3-venv docker-registry skopeo umoci notary apache2-utils openssl ca-certificates
+DEBIAN_PACKAGES := python3-venv docker-registry skopeo podman umoci notary apache2-utils openssl ca-certificates
 # pip, quiet: the machine's pip config may name local indexes that lack a package, which pip
 # reports as a warning per package; errors still show.
 PIP_QUIET := --quiet --quiet
