@@ -153,6 +153,8 @@ def test_push_gives_the_same_digest_and_manifest_as_registry2(
     assert digests[0] == digests[1]
     assert manifest_bytes(fake.url, repo, "1.0") == manifest_bytes(registry.url, repo, "1.0")
     assert fake.manifest(repo, digests[0]).digest == digests[0]
+    tags = [requests.get(f"{url}/v2/{repo}/tags/list").json() for url in (fake.url, registry.url)]
+    assert tags[0] == tags[1] == {"name": repo, "tags": ["1.0"]}
 
 
 def test_pull_of_a_seeded_image_matches_registry2(
