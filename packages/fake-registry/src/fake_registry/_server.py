@@ -4,9 +4,9 @@ Why the standard library's ``ThreadingHTTPServer`` rather than a WSGI or ASGI se
 registry needs raw control of each connection (drop it after N body bytes, reset it, stream a
 multi-GB blob in and out in 1 MiB chunks without buffering, terminate TLS per connection after a
 ``CONNECT`` for the impersonation proxy), and it must install with no dependency beyond
-its CA (trustme) and zstandard. WSGI hides the socket and buffers in ways that differ per server; uvicorn/
-hypercorn add an event loop and dependencies and still hide the socket. Measured, not assumed
-(``bench/bench_fake_registry_stacks.py``: the same tiny JSON answer, chunked upload hashed into a
+cryptography, trustme and zstandard. WSGI hides the socket and buffers in ways that differ per
+server; uvicorn/hypercorn add an event loop and dependencies and still hide the socket. Measured,
+not assumed (``bench/bench_fake_registry_stacks.py``: the same tiny JSON answer, chunked upload hashed into a
 file and streamed download on each stack; the fake registry doing its full work against minimal
 apps on Werkzeug, cheroot and uvicorn): on the loaded 2-core development machine all four land
 within run-to-run noise of each other (roughly 200 to 2,700 small requests/s, 28 to 60 MiB/s
