@@ -69,3 +69,12 @@ def test_bad_user_argument():
         check=False,
     )
     assert (proc.returncode, proc.stdout, proc.stderr.strip()) == (2, "", "--user must be NAME:PASSWORD")
+
+
+def test_control_and_upload_timeout_options():
+    from fake_registry._cli import build_parser
+
+    args = build_parser().parse_args(["serve", "--control", "--upload-timeout", "0.5"])
+    assert (args.control, args.upload_timeout) == (True, 0.5)
+    defaults = build_parser().parse_args(["serve"])
+    assert (defaults.control, defaults.upload_timeout) == (False, 7 * 24 * 3600.0)

@@ -145,3 +145,25 @@ def test_drop_request_cuts_an_upload_and_stores_nothing(reg):
         f"GET {location.split(reg.host)[1]} 204",
         f"PUT {location.split(reg.host)[1]} 201",
     ]
+
+
+def test_a_fault_survives_its_json_form():
+    fault = Fault(
+        method="PATCH",
+        path=r"/blobs/uploads/",
+        times=None,
+        status=503,
+        retry_after=3,
+        reset=True,
+        drop_after=10,
+        drop_request_after=20,
+        corrupt_at=5,
+        latency=0.25,
+        quirks=frozenset({"no_range", "no_content_type"}),
+    )
+    assert Fault.from_json(fault.to_json()) == fault
+    assert fault.to_json()["quirks"] == ["no_content_type", "no_range"]
+
+
+def test_a_fault_from_json_takes_the_dataclass_defaults():
+    assert Fault.from_json({"status": 429}) == Fault(status=429)

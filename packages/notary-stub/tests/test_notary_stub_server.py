@@ -244,3 +244,36 @@ def test_an_anonymous_token_grants_nothing(notary_server_factory):
 def test_an_unknown_auth_mode_is_refused():
     with pytest.raises(ValueError, match=r"^auth must be 'basic' or 'bearer', not 'token'$"):
         NotaryServer(users=["a:b"], auth="token")
+
+
+def test_cli_auth_bearer_with_users():
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "notary_stub",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--user",
+            "a:b",
+            "--auth",
+            "bearer",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        url = process.stdout.readline().decode().strip().removeprefix("listening on ")
+        status, headers, _ = call(f"{url}/v2/{GUN}/_trust/tuf/root.json")
+        assert (status, headers["WWW-Authenticate"]) == (
+            401,
+            f'Bearer realm="{url}/auth/token",service="notary-stub",scope="repository:{GUN}:pull"',
+        )
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=20)
+        process.stdout.close()
+        process.stderr.close()
+    assert process.returncode == 0
