@@ -1,6 +1,7 @@
 """Manifests: push and pull by tag and digest, validation, unknown media types, deletion."""
 
 import hashlib
+import json
 
 import pytest
 import requests
@@ -8,6 +9,7 @@ import requests
 from fake_registry import FakeRegistry, build_image
 
 OCI = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER = "application/vnd.docker.distribution.manifest.v2+json"
 
 
@@ -224,3 +226,56 @@ def test_get_or_head_of_an_invalid_tag_is_manifest_unknown(fake_registry, method
                 }
             ]
         }
+
+
+def sha512(data: bytes) -> str:
+    return "sha512:" + hashlib.sha512(data).hexdigest()
+
+
+def test_an_index_of_an_image_all_by_sha512_digests(fake_registry):
+    # the conformance suite's sha512 data: blobs, manifest and index all addressed by sha512
+    url = fake_registry.url
+    config, layer = b'{"architecture":"amd64","os":"linux"}', b"x" * 3000
+    for blob in (config, layer):
+        half = len(blob) // 2
+        location = requests.post(f"{url}/v2/m/app/blobs/uploads/").headers["Location"]
+        r = requests.patch(location, data=blob[:half], headers={"Content-Range": f"0-{half - 1}"})
+        r = requests.put(
+            r.headers["Location"],
+            params={"digest": sha512(blob)},
+            data=blob[half:],
+            headers={"Content-Range": f"{half}-{len(blob) - 1}"},
+        )
+        assert (r.status_code, r.headers["Docker-Content-Digest"]) == (201, sha512(blob))
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI,
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": sha512(config),
+                "size": len(config),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": sha512(layer),
+                    "size": len(layer),
+                }
+            ],
+        }
+    ).encode()
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [{"mediaType": OCI, "digest": sha512(manifest), "size": len(manifest)}],
+        }
+    ).encode()
+    for body, media_type in ((manifest, OCI), (index, OCI_INDEX)):
+        r = requests.put(
+            f"{url}/v2/m/app/manifests/{sha512(body)}", data=body, headers={"Content-Type": media_type}
+        )
+        assert (r.status_code, r.headers["Docker-Content-Digest"]) == (201, sha512(body))
+    r = requests.get(f"{url}/v2/m/app/manifests/{sha512(index)}")
+    assert (r.status_code, r.headers["Docker-Content-Digest"], r.content) == (200, sha512(index), index)
