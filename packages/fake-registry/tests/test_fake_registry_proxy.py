@@ -1,5 +1,8 @@
 """The impersonation proxy: HTTPS CONNECT to any host name, answered by the fake registry."""
 
+import socket
+
+import pytest
 import requests
 
 from fake_registry import FakeRegistry
@@ -133,3 +136,17 @@ def test_forward_request_in_a_handler_of_your_own(fake_registry):
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@pytest.mark.parametrize(
+    "payload", [b"GARBAGE\r\n\r\n", b"\x16\x03\x01\x00\x05hello"], ids=["garbage", "tls-hello"]
+)
+def test_the_proxy_port_answers_unparseable_bytes_with_an_http_400(fake_registry_factory, payload):
+    reg = fake_registry_factory(proxy=True)
+    answer = b""
+    with socket.create_connection(("127.0.0.1", reg.proxy._server.server_address[1]), timeout=5) as s:
+        s.sendall(payload)
+        while chunk := s.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert (head.split(b"\r\n", 1)[0], body) == (b"HTTP/1.1 400 Bad Request", b"400 Bad Request\n")

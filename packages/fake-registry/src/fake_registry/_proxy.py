@@ -29,7 +29,13 @@ from typing import TYPE_CHECKING, Any, BinaryIO, cast
 from urllib.parse import urlsplit
 
 from fake_registry._faults import LoggedRequest, RequestLog, masked_headers
-from fake_registry._server import IDLE_TIMEOUT, RegistryHandler, _body_reader, serve_request
+from fake_registry._server import (
+    IDLE_TIMEOUT,
+    RegistryHandler,
+    StrictHTTPHandler,
+    _body_reader,
+    serve_request,
+)
 
 if TYPE_CHECKING:
     from fake_registry._registry import FakeRegistry
@@ -156,7 +162,7 @@ class _TunnelHandler(RegistryHandler):
     forced_scheme = "https"
 
 
-class _ProxyHandler(BaseHTTPRequestHandler):
+class _ProxyHandler(StrictHTTPHandler):
     protocol_version = "HTTP/1.1"
     server: _ProxyServer
     timeout = IDLE_TIMEOUT
@@ -214,7 +220,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _plain
 
 
-class _ForwardHandler(BaseHTTPRequestHandler):
+class _ForwardHandler(StrictHTTPHandler):
     """Requests inside a tunnel forwarded to an upstream URL."""
 
     protocol_version = "HTTP/1.1"
@@ -238,6 +244,9 @@ class _ForwardHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet."""
+
+    def plain_connection(self) -> bool:
+        return False  # decrypted from a tunnel
 
     def _forward(self) -> None:
         _forward_one(self, self.upstream, self.scheme, self.log)

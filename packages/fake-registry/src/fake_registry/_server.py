@@ -176,24 +176,22 @@ class RegistryHTTPServer(ThreadingHTTPServer):
         traceback.print_exc(file=sys.stderr)
 
 
-class RegistryHandler(BaseHTTPRequestHandler):
-    """One connection. Every method goes through :meth:`_serve`."""
+class StrictHTTPHandler(BaseHTTPRequestHandler):
+    """A request handler that answers bytes it cannot parse as Go's server does.
 
-    protocol_version = "HTTP/1.1"
-    server: RegistryHTTPServer
-    timeout = IDLE_TIMEOUT
-    # Headers and body go out as separate writes: without TCP_NODELAY, Nagle's algorithm and the
-    # client's delayed ACK stall every small response by ~40 ms.
-    disable_nagle_algorithm = True
-    # Set by the impersonation proxy when it hands a decrypted connection over.
-    forced_scheme: str | None = None
-    # Bytes that are not an HTTP/1.x request get "HTTP/1.1 400 Bad Request" with a status line,
-    # as Go's server sends: the standard library would answer an HTTP/0.9-style bare HTML page,
-    # and Go clients (Docker's HTTPS-then-HTTP probe) fall back to plain HTTP only when the answer
-    # to their ClientHello starts with "HTTP/".
+    Bytes that are not an HTTP/1.x request get "HTTP/1.1 400 Bad Request" with a status line: the
+    standard library would answer an HTTP/0.9-style bare HTML page, and Go clients (Docker's
+    HTTPS-then-HTTP probe) fall back to plain HTTP only when the answer to their ClientHello
+    starts with "HTTP/". The registry's port and the proxy's both use it.
+    """
+
     default_request_version = "HTTP/1.1"
     error_content_type = "text/plain; charset=utf-8"
     error_message_format = "%(code)d %(message)s\n"
+
+    def plain_connection(self) -> bool:
+        """Whether the connection is plain TCP (not TLS, nor decrypted from a tunnel)."""
+        return True
 
     def handle(self) -> None:
         if self._tls_on_plain_port():
@@ -208,7 +206,7 @@ class RegistryHandler(BaseHTTPRequestHandler):
 
         A ClientHello often holds no newline, so waiting for a request line would stall both
         sides until the idle timeout; peeking at one byte answers it at once."""
-        if self.server.ssl_context is not None or self.forced_scheme is not None:
+        if not self.plain_connection():
             return False
         try:
             first = cast(Any, self.rfile).peek(1)[:1]
@@ -228,6 +226,22 @@ class RegistryHandler(BaseHTTPRequestHandler):
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         # The standard phrase only: the default message echoes (escaped) request bytes.
         super().send_error(code)
+
+
+class RegistryHandler(StrictHTTPHandler):
+    """One connection. Every method goes through :meth:`_serve`."""
+
+    protocol_version = "HTTP/1.1"
+    server: RegistryHTTPServer
+    timeout = IDLE_TIMEOUT
+    # Headers and body go out as separate writes: without TCP_NODELAY, Nagle's algorithm and the
+    # client's delayed ACK stall every small response by ~40 ms.
+    disable_nagle_algorithm = True
+    # Set by the impersonation proxy when it hands a decrypted connection over.
+    forced_scheme: str | None = None
+
+    def plain_connection(self) -> bool:
+        return self.server.ssl_context is None and self.forced_scheme is None
 
     def setup(self) -> None:
         context = self.server.ssl_context
