@@ -32,10 +32,10 @@ from fake_registry._faults import LoggedRequest, RequestLog, masked_headers
 from fake_registry._server import (
     IDLE_TIMEOUT,
     RegistryHandler,
-    StrictHTTPHandler,
     _body_reader,
     serve_request,
 )
+from fake_registry._strict_http import StrictHTTPHandler
 
 if TYPE_CHECKING:
     from fake_registry._registry import FakeRegistry
