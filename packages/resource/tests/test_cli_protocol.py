@@ -185,6 +185,35 @@ def test_an_unexpected_exception_is_one_line_and_exit_1(
     assert captured.err.splitlines()[-1] == "ERROR internal error: KeyError: 'boom'"
 
 
+_BROKEN_CHECK = """
+import sys
+from registry_image_resource import cli
+from registry_image_resource.commands import check
+
+def broken(request):
+    raise KeyError("bug near " + request.source.password)
+
+check.run = broken
+sys.exit(cli.main(["check"]))
+"""
+
+
+def test_with_debug_an_unexpected_exception_logs_its_masked_traceback_first() -> None:
+    request = {"source": {"repository": "a", "username": "u", "password": "s3cret", "debug": True}}
+    result = subprocess.run(
+        [sys.executable, "-c", _BROKEN_CHECK],
+        input=json.dumps(request).encode(),
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    lines = result.stderr.decode().splitlines()
+    assert (result.returncode, result.stdout) == (1, b"")
+    assert lines[:2] == ["DEBUG internal error", "Traceback (most recent call last):"]
+    assert lines[-2:] == ["KeyError: 'bug near ***'", "ERROR internal error: KeyError: 'bug near ***'"]
+    assert "s3cret" not in result.stderr.decode()
+
+
 @pytest.mark.usefixtures("in_process")
 def test_a_document_that_cannot_be_encoded_prints_nothing_on_stdout(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
