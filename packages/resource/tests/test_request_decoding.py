@@ -12,9 +12,10 @@ from registry_image_resource.commands.check.request import CheckRequest, decode_
 from registry_image_resource.commands.get.request import GetParams, InRequest, decode_in, effective_platform
 from registry_image_resource.commands.put.request import OutRequest, PutParams, decode_out
 from registry_image_resource.errors import RequestError
-from registry_image_resource.protocol.decoding import read_request, secrets_of
+from registry_image_resource.protocol.decoding import read_request
 from registry_image_resource.protocol.models import ContentTrust, Platform, RegistryMirror, Source, Version
 from registry_image_resource.protocol.platform import resolved, runtime_platform
+from registry_image_resource.protocol.source import secrets_of
 
 DIGEST = "sha256:" + "a" * 64
 CERT = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUY29uY291cnNlLXRlc3QtY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n"

@@ -56,7 +56,7 @@ def _run(command: str, args: list[str], raw: bytes, secrets: list[str]) -> Any:
 
 def _configure(source: Source, secrets: list[str], *, deferred: bool = False) -> None:
     """Logging at the request's level, masking every secret the request carries from now on."""
-    from registry_image_resource.protocol.decoding import secrets_of
+    from registry_image_resource.protocol.source import secrets_of
 
     secrets.extend(secrets_of(source))
     configure(debug=source.debug, secrets=secrets, deferred=deferred)

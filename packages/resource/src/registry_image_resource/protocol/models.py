@@ -3,11 +3,11 @@
 Frozen dataclasses, one per JSON object of the protocol (SPEC B.1.3, B.2): the edges of the
 program. Each command's own request and params live with the command
 (``commands/<name>/request.py``), so that ``check`` (run every minute per pipeline) never builds
-``in``'s or ``out``'s classes. Decoding and validation of the JSON lives in ``decoding.py``;
-everything after decoding takes these objects and never the raw JSON. Secret fields are excluded
-from ``repr`` so that a logged object can never show them. Every class has a docstring: without
-one, ``dataclass`` builds it from ``inspect.signature`` at import time, which every ``check``
-would pay for.
+``in``'s or ``out``'s classes. Decoding and validation of the JSON lives in ``decoding.py`` and
+``source.py``; everything after decoding takes these objects and never the raw JSON. Secret
+fields are excluded from ``repr`` so that a logged object can never show them. Every class has a
+docstring: without one, ``dataclass`` builds it from ``inspect.signature`` at import time, which
+every ``check`` would pay for.
 """
 
 from __future__ import annotations

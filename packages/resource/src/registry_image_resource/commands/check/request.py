@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from registry_image_resource.protocol.decoding import object_fields, parse_json, source_field, version_field
+from registry_image_resource.protocol.decoding import object_fields, parse_json, version_field
 from registry_image_resource.protocol.models import Source, Version
+from registry_image_resource.protocol.source import source_field
 
 __all__ = ["CheckRequest", "decode_check"]
 

@@ -17,12 +17,12 @@ from registry_image_resource.protocol.decoding import (
     object_fields,
     parse_json,
     platform_field,
-    source_field,
     string_field,
     version_field,
 )
 from registry_image_resource.protocol.models import Platform, Source, Version
 from registry_image_resource.protocol.platform import resolved
+from registry_image_resource.protocol.source import source_field
 
 __all__ = ["FORMATS", "GetParams", "InRequest", "decode_in", "effective_platform"]
 

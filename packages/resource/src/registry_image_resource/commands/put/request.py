@@ -15,10 +15,10 @@ from registry_image_resource.protocol.decoding import (
     boolean_field,
     object_fields,
     parse_json,
-    source_field,
     string_field,
 )
 from registry_image_resource.protocol.models import Source
+from registry_image_resource.protocol.source import source_field
 
 __all__ = ["OutRequest", "PutParams", "decode_out"]
 
