@@ -1,11 +1,13 @@
-"""HTTP/1.1 to a registry: pooled, proxied, redirected, over ``wire.py``'s framing.
+"""HTTP/1.1 to a registry: pooled, proxied, redirected, over ``framing.py`` (h11).
 
 This module owns the connections: keep-alive connections pooled per (scheme, host, proxy),
 ``CONNECT`` tunnels through ``HTTPS_PROXY`` and absolute-form requests through ``HTTP_PROXY``
-(``NO_PROXY`` honoured, A.2.10), TLS (the context is made on first use, so that a plain-HTTP
-registry never loads ``ssl``), redirects (``Authorization`` dropped on a change of host), timeouts,
+(``NO_PROXY`` honoured, A.2.10; ``http://`` and ``https://`` proxies), TLS (the context is made on
+first use, so that a plain-HTTP registry never loads ``ssl``), redirects (credentials only to the
+scheme, host and port they were given for), timeouts and a deadline per exchange, bounded bodies,
 and truncated bodies reported as errors. It must never retry by itself (``retry.py`` decides)
-except to replace a pooled connection the server had closed, and never log a header.
+except to replace a pooled connection the server had closed for a request that can be replayed,
+and never log a header.
 """
 
 from __future__ import annotations
@@ -14,16 +16,19 @@ import base64
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import unquote, urljoin, urlsplit
 
-from registry_image_resource.registry._http.wire import (
+from registry_image_resource.registry._http.framing import (
     Body,
     Connection,
+    DeadlineExceeded,
     IncompleteRead,
     ProtocolError,
     RemoteDisconnected,
+    RequestRefused,
     open_tunnel,
 )
 from registry_image_resource.registry.reference import split_host_port
@@ -31,30 +36,50 @@ from registry_image_resource.registry.reference import split_host_port
 if TYPE_CHECKING:
     import ssl
 
-__all__ = ["HTTP", "IncompleteRead", "ProtocolError", "ProxyError", "Response"]
+__all__ = [
+    "HTTP",
+    "DeadlineExceeded",
+    "IncompleteRead",
+    "ProtocolError",
+    "ProxyError",
+    "RequestRefused",
+    "Response",
+]
 
 CONNECT_TIMEOUT = 15.0
 READ_TIMEOUT = 120.0
+REQUEST_DEADLINE = 300.0  # for an answer's head and a bounded body, after the request was sent
 USER_AGENT = "registry-image-resource (python)"
 MAX_IDLE = 16
 MAX_REDIRECTS = 10
 BLOCK = 1 << 20
+MAX_BODY = 4 << 20  # manifests and indexes (containerd's limit), tag pages, metadata
+MAX_ERROR_BODY = 64 << 10  # of an error answer, for its message; the rest is not read
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_REPLAYABLE = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+_CREDENTIALS = frozenset({"authorization", "cookie", "proxy-authorization"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# A TLS failure that is only a connection breaking (a reset or EOF in the handshake) is retried.
+_TLS_TRANSIENT = ("SSLEOFError", "SSLZeroReturnError", "SSLSyscallError")
 
 
 def _is_tls_error(err: BaseException) -> bool:
     ssl = sys.modules.get("ssl")  # never imported: no TLS was spoken, so no TLS error
-    return ssl is not None and isinstance(err, ssl.SSLError | ssl.CertificateError)
+    if ssl is None or not isinstance(err, ssl.SSLError | ssl.CertificateError):
+        return False
+    return type(err).__name__ not in _TLS_TRANSIENT
 
 
 def is_transport_failure(err: BaseException) -> bool:
-    """Any failure to get an answer: connection, TLS, name lookup, timeout, broken framing."""
-    return isinstance(err, OSError | ProtocolError)
+    """Any failure to get an answer: connection, TLS, name lookup, timeout, broken framing, or a
+    request or answer refused by this client."""
+    return isinstance(err, OSError | ProtocolError | RequestRefused)
 
 
 def is_retryable_exception(err: BaseException) -> bool:
-    """Connection refused or reset, timeouts, name lookups, truncated bodies: yes. TLS failures: no."""
-    if _is_tls_error(err):
+    """Connection refused or reset, timeouts, name lookups, truncated bodies: yes. TLS failures and
+    refused requests or answers: no."""
+    if _is_tls_error(err) or isinstance(err, RequestRefused | UnsupportedProxy):
         return False
     return isinstance(err, OSError | ProtocolError)
 
@@ -64,12 +89,28 @@ class ProxyError(OSError):
     cause is chained. Its text never shows the proxy's URL, which may carry credentials."""
 
 
+class UnsupportedProxy(ProxyError):
+    """The proxy URL names a scheme this client does not speak (``socks5://``)."""
+
+
 def _address(netloc: str, default_port: int) -> tuple[str, int]:
     """``("::1", 5000)`` for ``[::1]:5000``; the default port when none is given."""
     host, port = split_host_port(netloc)
-    if port and not port.isdigit():
-        raise ProtocolError(f"invalid port in {netloc!r}")
+    if port and not (port.isascii() and port.isdigit() and len(port) <= 5):
+        raise RequestRefused("invalid port in a URL")
     return host, int(port) if port else default_port
+
+
+def _origin(url: str) -> tuple[str, str, int]:
+    """``(scheme, host, port)``: where credentials given for ``url`` may go."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host, port = _address(parts.netloc.rpartition("@")[2], _DEFAULT_PORTS.get(scheme, 0))
+    return scheme, host.lower(), port
+
+
+def same_origin(a: str, b: str) -> bool:
+    return _origin(a) == _origin(b)
 
 
 def _host_header(netloc: str) -> str:
@@ -77,7 +118,10 @@ def _host_header(netloc: str) -> str:
     if netloc.isascii():
         return netloc
     host, port = _address(netloc, 0)
-    return host.encode("idna").decode("ascii") + (f":{port}" if port else "")
+    try:
+        return host.encode("idna").decode("ascii") + (f":{port}" if port else "")
+    except UnicodeError:
+        raise RequestRefused("invalid host name in a URL") from None
 
 
 class Response:
@@ -107,6 +151,33 @@ class Response:
             self.release_conn()
         return data
 
+    def read_bounded(self, limit: int) -> bytes:
+        """The whole body if it has at most ``limit`` bytes; else ``RequestRefused``. An error
+        answer's body is cut at ``MAX_ERROR_BODY`` instead (the rest is never read)."""
+        error = self.status >= 400
+        cap = min(limit, MAX_ERROR_BODY) if error else limit
+        length = self.headers.get("Content-Length", "")
+        if not error and length.isascii() and length.isdigit() and int(length) > cap:
+            self.close()
+            raise RequestRefused(f"the answer's body is larger than {_size(cap)}")
+        parts: list[bytes] = []
+        total = 0
+        while total <= cap:
+            piece = self.read(cap + 1 - total)
+            if not piece:
+                return b"".join(parts)
+            parts.append(piece)
+            total += len(piece)
+        self.close()
+        if error:
+            return b"".join(parts)[:cap]
+        raise RequestRefused(f"the answer's body is larger than {_size(cap)}")
+
+    def no_deadline(self) -> None:
+        """A streamed body (a blob) is bounded by its size and each read's timeout, not by time."""
+        if self._conn is not None:
+            self._conn.deadline = float("inf")
+
     def release_conn(self) -> None:
         """Give the connection back to the pool if the body was read to its end, else close it."""
         conn, self._conn = self._conn, None
@@ -121,6 +192,10 @@ class Response:
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
+
+
+def _size(limit: int) -> str:
+    return f"{limit >> 20} MiB" if limit >= 1 << 20 and not limit % (1 << 20) else f"{limit >> 10} KiB"
 
 
 class HTTP:
@@ -144,6 +219,8 @@ class HTTP:
         self._lock = threading.Lock()
         self._context_lock = threading.Lock()
         self.count = 0
+        self.read_timeout = READ_TIMEOUT
+        self.deadline = REQUEST_DEADLINE
 
     # --- connections ------------------------------------------------------------------------------
 
@@ -163,12 +240,16 @@ class HTTP:
             return ""
         return proxy
 
-    def _get(self, key: tuple[str, str, str]) -> tuple[Connection, bool]:
-        with self._lock:
-            idle = self._idle.get(key)
-            if idle:
-                return idle.pop(), True
-        return self._new(*key), False
+    def _get(self, key: tuple[str, str, str], replayable: bool) -> tuple[Connection, bool]:
+        while True:
+            with self._lock:
+                idle = self._idle.get(key)
+                conn = idle.pop() if idle else None
+            if conn is None:
+                return self._new(*key), False
+            if replayable or not _closed_by_peer(conn.sock):
+                return conn, True
+            conn.close()  # a request that cannot be sent twice goes on a connection known open
 
     def _put(self, key: tuple[str, str, str], conn: Connection) -> None:
         with self._lock:
@@ -180,27 +261,36 @@ class HTTP:
 
     def _new(self, scheme: str, netloc: str, proxy: str) -> Connection:
         """A connected connection: TCP, the proxy's tunnel for HTTPS through a proxy, then TLS."""
-        default_port = 443 if scheme == "https" else 80
+        default_port = _DEFAULT_PORTS[scheme]
         if not proxy:
             return self._open(scheme, _address(netloc, default_port))
         parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        proxy_scheme = parts.scheme.lower()
+        if proxy_scheme not in _DEFAULT_PORTS:
+            raise UnsupportedProxy(
+                f"proxy scheme {proxy_scheme!r} is not supported (HTTPS_PROXY/HTTP_PROXY: use http:// or https://)"
+            )
         try:
-            proxy_address = (parts.hostname or "", parts.port or 80)
+            proxy_address = (parts.hostname or "", parts.port or _DEFAULT_PORTS[proxy_scheme])
         except ValueError as err:
             raise ProxyError("invalid proxy port") from err
+        credentials = _proxy_headers(parts.username, parts.password)
+        conn = self._open(proxy_scheme, proxy_address, proxy=True)
         if scheme == "http":
-            conn = self._open("http", proxy_address, proxy=True)
-            conn.proxy_headers = _proxy_headers(parts.username, parts.password)
+            conn.proxy_headers = credentials
             return conn
         host, port = _address(netloc, default_port)
-        conn = self._open("http", proxy_address, proxy=True)
         try:
             authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-            open_tunnel(conn, authority, _proxy_headers(parts.username, parts.password))
-        except (OSError, ProtocolError) as err:
+            open_tunnel(conn, authority, credentials, time.monotonic() + self.deadline)
+        except (OSError, ProtocolError, RequestRefused) as err:
             conn.close()
             raise ProxyError(*err.args) from err
-        return self._wrap_tls(conn.detach_socket(), host)
+        if proxy_scheme == "https":
+            from registry_image_resource.registry._http.tunnel import TLSInTLS
+
+            return self._connection(TLSInTLS(conn.sock, self.tls(), host, self.read_timeout))
+        return self._wrap_tls(conn.sock, host)
 
     def _open(self, scheme: str, address: tuple[str, int], *, proxy: bool = False) -> Connection:
         host, port = address
@@ -217,11 +307,14 @@ class HTTP:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if scheme == "https":
                 return self._wrap_tls(sock, address[0])
-            sock.settimeout(READ_TIMEOUT)
-            return Connection(sock)
+            sock.settimeout(self.read_timeout)
+            return self._connection(sock)
         except BaseException:
             sock.close()
             raise
+
+    def _connection(self, sock: Any) -> Connection:
+        return Connection(sock, self.read_timeout)
 
     def _wrap_tls(self, sock: socket.socket, host: str) -> Connection:
         try:
@@ -231,8 +324,8 @@ class HTTP:
         except BaseException:
             sock.close()
             raise
-        tls.settimeout(READ_TIMEOUT)
-        return Connection(tls)
+        tls.settimeout(self.read_timeout)
+        return self._connection(tls)
 
     # --- requests ---------------------------------------------------------------------------------
 
@@ -244,11 +337,18 @@ class HTTP:
         headers: Mapping[str, str] | None = None,
         body: str | bytes | IO[bytes] | None = None,
         stream: bool = False,
+        limit: int = MAX_BODY,
     ) -> Response:
-        """Send and return the answer; unless ``stream`` its body is already in ``data``."""
+        """Send and return the answer; unless ``stream`` its body, at most ``limit`` bytes (an
+        error's at most ``MAX_ERROR_BODY``), is already in ``data``.
+
+        Redirects of GET and HEAD are followed; credentials go only to the scheme, host and port
+        of ``url``.
+        """
         sent = {"User-Agent": USER_AGENT, **(headers or {})}
         if isinstance(body, str):
             body = body.encode()
+        origin = _origin(url)
         for _ in range(MAX_REDIRECTS + 1):
             response = self._send_once(method, url, sent, body)
             if response.status not in _REDIRECTS or method not in ("GET", "HEAD"):
@@ -256,48 +356,56 @@ class HTTP:
             location = response.headers.get("Location")
             if not location:
                 break
-            response.read()
+            response.read_bounded(MAX_ERROR_BODY)
             response.release_conn()
-            target = urljoin(url, location)
-            if urlsplit(target).netloc != urlsplit(url).netloc:
-                sent = {k: v for k, v in sent.items() if k.lower() != "authorization"}
+            target = urljoin(url, location.strip())
+            if urlsplit(target).scheme.lower() not in _DEFAULT_PORTS:
+                raise RequestRefused("redirected to a URL that is not HTTP(S)")
+            if _origin(target) != origin:
+                sent = {k: v for k, v in sent.items() if k.lower() not in _CREDENTIALS}
             url = target
         if not stream:
             try:
-                response.data = response.read()  # b"" for HEAD, which also marks it complete
+                response.data = response.read_bounded(limit)
             finally:
                 response.release_conn()
+        else:
+            response.no_deadline()
         return response
 
     def _send_once(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes | IO[bytes] | None
     ) -> Response:
         parts = urlsplit(url)
-        scheme = parts.scheme
-        if scheme not in ("http", "https"):
-            raise ProtocolError(f"unsupported URL scheme {scheme!r}")
+        scheme = parts.scheme.lower()
+        if scheme not in _DEFAULT_PORTS:
+            raise RequestRefused(f"unsupported URL scheme {scheme!r}")
         proxy = self._proxy_for(url, scheme)
         key = (scheme, parts.netloc, proxy)
         target = parts.path or "/"
         if parts.query:
             target += "?" + parts.query
+        host = _host_header(parts.netloc)
+        replayable = method in _REPLAYABLE and (body is None or isinstance(body, bytes))
         with self._lock:
             self.count += 1
         while True:
-            conn, reused = self._get(key)
+            conn, reused = self._get(key, replayable)
             path = target
             sent = headers
             if proxy and scheme == "http":
                 path = f"{scheme}://{parts.netloc}{target}"
                 sent = {**headers, **conn.proxy_headers}
             try:
-                conn.send(method, path, _host_header(parts.netloc), sent, body, blocksize=BLOCK)
+                conn.start(float("inf"))
+                conn.send(method, path, host, sent, body, blocksize=BLOCK)
+                conn.deadline = time.monotonic() + self.deadline
                 answer = conn.receive(method)
             except (RemoteDisconnected, BrokenPipeError, ConnectionResetError):
                 conn.close()
                 # A kept-alive connection the server had already closed: once more on a new one,
-                # if the body can be sent again.
-                if reused and (body is None or isinstance(body, bytes)):
+                # if the request can be sent again.
+                if reused and replayable:
                     continue
                 raise
             except BaseException:
@@ -311,6 +419,17 @@ class HTTP:
         for connections in idle.values():
             for conn in connections:
                 conn.close()
+
+
+def _closed_by_peer(sock: Any) -> bool:
+    """Has the server closed (or written to) an idle pooled connection? Then it is not usable."""
+    import select
+
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
 
 
 def _proxy_headers(username: str | None, password: str | None) -> dict[str, str]:
