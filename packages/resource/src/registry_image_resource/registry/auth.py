@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from registry_image_resource.registry._http.connections import HTTP
 
 
+MAX_TOKEN_BODY = 1 << 20
+
+
 class Challenge(NamedTuple):
     """One ``WWW-Authenticate`` challenge: lower-case scheme and its parameters (names lower-cased)."""
 
@@ -126,6 +129,8 @@ def _merge_scopes(scopes: tuple[str, ...], extra: str) -> tuple[str, ...]:
 
 def _check_realm(realm: str, registry_scheme: str, registry_host: str) -> None:
     """Refuse token endpoints that would leak credentials (ggcr's rules)."""
+    if not realm.isprintable() or any(c.isspace() for c in realm):
+        raise AuthError("invalid realm in www-authenticate: it contains spaces or control characters")
     parts = urlsplit(realm)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise AuthError(f"invalid realm in www-authenticate: {realm!r}")
@@ -241,7 +246,7 @@ class Authenticator:
             headers["Authorization"] = basic_header(self._options.username, self._options.password)
         url = realm + ("&" if "?" in realm else "?") + urlencode(params) if params else realm
         try:
-            response = self._http.request("GET", url, headers=headers)
+            response = self._http.request("GET", url, headers=headers, limit=MAX_TOKEN_BODY)
             body = response.data
         except Exception as err:
             if not is_retryable_exception(err) and not is_transport_failure(err):

@@ -26,6 +26,7 @@ from registry_image_resource.registry._http.connections import (
     HTTP,
     is_retryable_exception,
     is_transport_failure,
+    same_origin,
 )
 from registry_image_resource.registry._http.transport import ConnectOptions, deferred_tls_context, new_http
 from registry_image_resource.registry.auth import Authenticator, parse_challenges, pick_challenge, scope_for
@@ -192,7 +193,11 @@ class RegistryClient:
         body: Callable[[], bytes | IO[bytes]] | None,
         stream: bool,
     ) -> BaseHTTPResponse:
-        same_host = urlsplit(url).netloc == urlsplit(self.base_url).netloc
+        if not url.isprintable() or any(c.isspace() for c in url):
+            raise RegistryError(
+                f"{method} {url!r}: the registry gave a URL with spaces or control characters"
+            )
+        same_host = same_origin(url, self.base_url)  # credentials go to the registry only
         for _ in range(2):  # the second time with renewed credentials after a 401
             generation = self._auth.generation
             sent = dict(headers)
@@ -517,6 +522,12 @@ class BlobReader(io.RawIOBase):
 
     def _open(self) -> None:
         response = self._client._get_blob_response(self._digest, self._position)
+        length = response.headers.get("Content-Length", "")
+        if self._size is not None and length.isascii() and length.isdigit():
+            start = 0 if response.status == 200 else self._position
+            if int(length) > self._size - start:
+                response.close()
+                raise IntegrityError(f"blob {self._digest}: more bytes than the expected size {self._size}")
         if self._position and response.status == 200:
             # The registry ignored Range: skip what we already have.
             remaining = self._position
@@ -553,7 +564,10 @@ class BlobReader(io.RawIOBase):
             try:
                 # Raw bytes as they arrive (no Accept-Encoding is sent, so they are the blob); a
                 # break after some bytes returns those first and raises on the next read.
-                data = self._response.read(len(view), decode_content=False)
+                wanted = len(view)
+                if self._size is not None:  # one byte more than is left, to notice an excess
+                    wanted = min(wanted, self._size - self._position + 1)
+                data = self._response.read(wanted, decode_content=False)
             except Exception as err:  # OSError, wire.IncompleteRead and friends
                 if isinstance(err, ResourceError):
                     raise

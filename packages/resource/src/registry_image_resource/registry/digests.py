@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from registry_image_resource.errors import ResourceError
+
 _DIGEST = re.compile(r"(?:sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})")
 
 
@@ -28,3 +30,12 @@ def digest_of(data: bytes, algorithm: str) -> str:
     import hashlib
 
     return f"{algorithm}:" + hashlib.new(algorithm, data).hexdigest()
+
+
+def require_descriptor_digest(value: object, what: str, error: type[ResourceError]) -> str:
+    """``value`` if it is a valid digest, else ``error`` naming the descriptor (``what``): a digest
+    goes into request paths and file names, so nothing else (``md5:``, spaces, NUL) passes."""
+    if isinstance(value, str) and is_digest(value):
+        return value
+    shown = repr(value[:80]) if isinstance(value, str) else "missing"
+    raise error(f"{what}: descriptor digest {shown} is not sha256:<64 hex> or sha512:<128 hex>")

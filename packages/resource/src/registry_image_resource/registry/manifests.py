@@ -15,6 +15,7 @@ from typing import Any
 
 from registry_image_resource.errors import RegistryError, ResourceError
 from registry_image_resource.protocol.models import Platform
+from registry_image_resource.registry.digests import require_descriptor_digest
 from registry_image_resource.registry.mediatypes import (
     ACCEPT,
     DOCKER_CONFIG,
@@ -148,9 +149,8 @@ def _string_map(value: Any) -> dict[str, str]:
 def _descriptor(value: Any, what: str, error: type[ResourceError]) -> Descriptor:
     if not isinstance(value, dict):
         raise error(f"{what}: descriptor is not an object")
-    digest, size = value.get("digest"), value.get("size")
-    if not isinstance(digest, str) or ":" not in digest:
-        raise error(f"{what}: descriptor without a valid digest")
+    digest = require_descriptor_digest(value.get("digest"), what, error)
+    size = value.get("size")
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise error(f"{what}: descriptor {digest} without a valid size")
     platform = None
@@ -189,10 +189,10 @@ def parse_manifest(
     subject = document.get("subject")
     return ImageManifest(
         media_type=declared,
-        config=_descriptor(document.get("config"), what, error),
-        layers=tuple(_descriptor(layer, what, error) for layer in layers),
+        config=_descriptor(document.get("config"), f"{what}: config", error),
+        layers=tuple(_descriptor(layer, f"{what}: layers[{i}]", error) for i, layer in enumerate(layers)),
         annotations=_string_map(document.get("annotations")),
-        subject=_descriptor(subject, what, error) if isinstance(subject, dict) else None,
+        subject=_descriptor(subject, f"{what}: subject", error) if isinstance(subject, dict) else None,
     )
 
 
@@ -205,7 +205,9 @@ def parse_index(
         raise error(f"{what}: index has no manifests list")
     return ImageIndex(
         media_type=media_type or str(document.get("mediaType", "")) or OCI_INDEX,
-        manifests=tuple(_descriptor(child, what, error) for child in manifests),
+        manifests=tuple(
+            _descriptor(child, f"{what}: manifests[{i}]", error) for i, child in enumerate(manifests)
+        ),
         annotations=_string_map(document.get("annotations")),
     )
 

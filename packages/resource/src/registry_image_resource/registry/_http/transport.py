@@ -3,8 +3,8 @@
 This module owns how connections are made (SPEC B.6.2, A.2.5, A.2.10): the system roots (read
 lazily) plus ``ca_certs``; an optional mTLS client certificate; ``insecure`` turning certificate
 verification off (with a warning); a connection pool big enough for concurrent lookups; proxies
-from the environment. The wire itself is ``connections.py``. It must never decide about retries, and
-never leave a private key on disk longer than it takes to load it.
+from the environment (``proxies.py``). The wire itself is ``connections.py``. It must never decide
+about retries, and never leave a private key on disk longer than it takes to load it.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from registry_image_resource.errors import RequestError
 from registry_image_resource.log import get_logger
 from registry_image_resource.registry._http.connections import HTTP
+from registry_image_resource.registry._http.proxies import bypass, environment_proxies
 
 if TYPE_CHECKING:
     import ssl
@@ -164,51 +165,6 @@ def _load_client_certificate(context: ssl.SSLContext, options: ConnectOptions, f
             ) from None
 
 
-def environment_proxies() -> dict[str, str]:
-    """``{"https": ..., "http": ..., "no": ...}`` from ``*_proxy`` variables, read once.
-
-    The lower-case spelling wins over the upper-case one, as in urllib; ``REQUEST_METHOD`` (a CGI
-    environment) disables ``HTTP_PROXY``, which a client could set there. urllib.request itself
-    is not imported: it is heavy and nothing else on the check path needs it.
-    """
-    proxies: dict[str, str] = {}
-    for name, value in os.environ.items():
-        if value and name.upper().endswith("_PROXY") and name.upper() == name:
-            proxies[name[:-6].lower()] = value
-    for name, value in os.environ.items():
-        if value and name.lower().endswith("_proxy") and name.lower() == name:
-            proxies[name[:-6]] = value
-    if "REQUEST_METHOD" in os.environ:
-        proxies.pop("http", None)
-    return proxies
-
-
-def _bypass(url: str, proxies: dict[str, str]) -> bool:
-    """Does ``NO_PROXY`` (``proxies["no"]``) exempt the URL's host? Same rules as urllib/requests:
-    ``*`` for all, else comma-separated names matched exactly or as a domain suffix, with an
-    optional ``:port``."""
-    from urllib.parse import urlsplit
-
-    no_proxy = proxies.get("no", "").strip()
-    if not no_proxy:
-        return False
-    if no_proxy == "*":
-        return True
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    port = str(parts.port) if parts.port else ""
-    for entry in (e.strip().lower() for e in no_proxy.split(",")):
-        if not entry:
-            continue
-        name, _, entry_port = entry.rpartition(":") if entry.count(":") == 1 else (entry, "", "")
-        if entry_port and entry_port != port:
-            continue
-        name = name.strip("[]").lstrip(".")
-        if host == name or host.endswith("." + name):
-            return True
-    return False
-
-
 def new_http(
     context: ssl.SSLContext | Callable[[], ssl.SSLContext], *, registry: str, insecure: bool
 ) -> HTTP:
@@ -217,4 +173,4 @@ def new_http(
     ``context`` may be deferred (``deferred_tls_context``)."""
     if insecure:
         _log.warning("insecure: TLS certificates of %s are not verified and plain HTTP is allowed", registry)
-    return HTTP(context, proxies=environment_proxies(), bypass=_bypass)
+    return HTTP(context, proxies=environment_proxies(), bypass=bypass)
