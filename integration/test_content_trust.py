@@ -177,7 +177,8 @@ def test_unreachable_server(client, stub):
     with pytest.raises(TransportError) as caught:
         sign_tags(source, REPO, ["1.0"], DIGEST, len(MANIFEST))
     assert str(caught.value) == (
-        f"{PUSHED}: cannot reach the Notary server https://127.0.0.1:{port}: connection refused"
+        f"{PUSHED}: cannot reach the Notary server https://127.0.0.1:{port}: [Errno 111] Connection refused "
+        "(gave up after 5 attempts)"
     )
 
 
@@ -222,7 +223,8 @@ def test_a_server_certificate_from_an_unknown_ca(stub, client):
         sign_tags(source, REPO, ["1.0"], DIGEST, len(MANIFEST))
     assert str(caught.value) == (
         f"{PUSHED}: cannot reach the Notary server {stub.url}: "
-        "TLS certificate verification failed: self-signed certificate in certificate chain"
+        "TLS certificate verify failed: self-signed certificate in certificate chain "
+        "(the registry's certificate is not trusted: add its CA to source.ca_certs)"
     )
 
 
@@ -382,8 +384,9 @@ def test_client_certificates_from_content_trust(notary_server_factory, client, t
     with pytest.raises(TransportError) as caught:
         sign_tags(without, REPO, ["2.0"], DIGEST, len(MANIFEST))
     # TLS 1.3 reports the refusal as an alert or as EOF depending on timing
-    assert str(caught.value).startswith(
-        f"{PUSHED}: cannot reach the Notary server {server.url}: TLS connection failed: "
+    assert str(caught.value).startswith(f"{PUSHED}: cannot reach the Notary server {server.url}: ")
+    assert "content_trust.tls_cert and content_trust.tls_key" in str(caught.value) or "EOF" in str(
+        caught.value
     )
     assert_no_secret(str(caught.value), key_pem)
 

@@ -207,7 +207,8 @@ def test_other_signing_failures_through_the_cli(registry, repo_name, stub, tmp_p
     reason = {
         "wrong key id": f"content_trust.repository_key_id {'0' * 64} does not match content_trust.repository_key "
         f"(whose key id is {key[1]})",
-        "unreachable server": f"cannot reach the Notary server https://127.0.0.1:{port}: connection refused",
+        "unreachable server": f"cannot reach the Notary server https://127.0.0.1:{port}: "
+        "[Errno 111] Connection refused (gave up after 5 attempts)",
     }[case]
     assert last == f"ERROR image pushed as {pushed}, but signing failed: {reason}"
     for secret in secrets_in(source):

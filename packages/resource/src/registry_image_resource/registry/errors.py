@@ -72,9 +72,10 @@ def registry_error(method: str, url: str, status: int, body: bytes) -> RegistryE
 
 
 def describe_exception(err: BaseException) -> str:
-    """A short reason for a requests/urllib3 exception (the useful part is nested deep inside).
+    """A short reason for a transport failure (the useful part may be nested: a proxy's error
+    chains its cause).
 
-    ``ConnectionError(MaxRetryError(NewConnectionError(...)))`` becomes the innermost text, e.g.
+    A chain of errors becomes the innermost text, e.g.
     ``[Errno 111] Connection refused``; an SSL failure keeps OpenSSL's reason, with a hint at the
     source field that fixes it (an untrusted server certificate, a refused client certificate).
     """
@@ -84,7 +85,7 @@ def describe_exception(err: BaseException) -> str:
         chain.append(inner)
         nested = inner.args[0] if inner.args and isinstance(inner.args[0], BaseException) else None
         reason = getattr(inner, "reason", None)
-        original = getattr(inner, "original_error", None)  # urllib3's ProxyError
+        original = getattr(inner, "original_error", None)
         inner = (
             (reason if isinstance(reason, BaseException) else None)
             or (original if isinstance(original, BaseException) else None)
@@ -104,7 +105,7 @@ def describe_exception(err: BaseException) -> str:
             continue
         text = str(candidate)
         if text:
-            # urllib3 prefixes "<urllib3.connection.HTTPConnection object at 0x...>: "; drop it.
+            # A "<... object at 0x...>: " prefix says nothing to a user; drop it.
             if text.startswith("<") and ">: " in text:
                 text = text.split(">: ", 1)[1]
             return prefix + text

@@ -119,7 +119,7 @@ def _send(
     """``(status, headers, body)``; a connection failure raises ``_Unreachable`` with its reason."""
     try:
         response = session.request(method, url, headers=headers, body=body)
-    except Exception as err:  # urllib3's errors and OSError; nothing here may escape as a traceback
+    except Exception as err:  # transport failures of any kind; nothing here may escape as a traceback
         from registry_image_resource.registry.errors import describe_exception
 
         raise _Unreachable(describe_exception(err)) from None

@@ -1,10 +1,12 @@
-"""Talking to a Notary server: TLS, authentication, fetching metadata and keys, publishing.
+"""Talking to a Notary server: authentication, fetching metadata and keys, publishing.
 
-Owns the HTTP side of content-trust signing: the session (``ca_certs``, ``insecure``, a client
-certificate from ``content_trust.tls_cert``/``tls_key``, proxies from the environment), the ping
-and the Basic or Bearer-token challenge (scope ``repository:<GUN>:<scopes>``), a few retries on
-transient failures, and notary-server's error JSON turned into one-line errors. It must never
-send credentials anywhere but the Notary server and its token realm, and never show them.
+Owns the Notary side of content-trust signing: the ping and the Basic or Bearer-token challenge
+(scope ``repository:<GUN>:<scopes>``), the TUF metadata and key requests, the multipart publish,
+and notary-server's error JSON turned into one-line errors. Connections, TLS (``ca_certs``,
+``insecure``, a client certificate from ``content_trust.tls_cert``/``tls_key``), proxies, retries
+and the wording of transport failures are the registry client's (``registry._http``,
+``registry.retry``, ``registry.errors``). It must never send credentials anywhere but the Notary
+server and its token realm, and never show them.
 """
 
 from __future__ import annotations
@@ -13,28 +15,39 @@ import base64
 import json
 import os
 import re
-import ssl
-import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
-
-import requests
-from requests.adapters import HTTPAdapter
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode, urlsplit
 
 from registry_image_resource.errors import AuthError, RegistryError, RequestError, TransportError
 from registry_image_resource.log import add_secrets, get_logger
+from registry_image_resource.registry import retry
+from registry_image_resource.registry._http.connections import (
+    HTTP,
+    MAX_BODY,
+    is_retryable_exception,
+    is_transport_failure,
+)
+from registry_image_resource.registry._http.proxies import bypass, environment_proxies
+from registry_image_resource.registry._http.transport import ConnectOptions, tls_context
+from registry_image_resource.registry.auth import MAX_TOKEN_BODY
+from registry_image_resource.registry.errors import describe_exception, status_text
+from registry_image_resource.registry.retry import RETRY_STATUSES, Retryable, RetryPolicy
 from registry_image_resource.trust.keys import KeyFileError, PublicKey, parse_public_key
+
+if TYPE_CHECKING:
+    import ssl
+
+    from registry_image_resource.registry._http.connections import Response
 
 __all__ = ["NotaryConnection", "NotaryOptions", "connect"]
 
-_TIMEOUT = (10.0, 60.0)
-_ATTEMPTS = 3
-_RETRY_STATUS = {429, 500, 502, 503, 504}
+# The client certificate for Notary comes from content_trust, not from source.
+_REGISTRY_CLIENT_CERT = "source.client_cert and source.client_key"
+_NOTARY_CLIENT_CERT = "content_trust.tls_cert and content_trust.tls_key"
+
 _CHALLENGE_PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
 
 
@@ -53,85 +66,40 @@ class NotaryOptions:
     client_key: str = field(default="", repr=False)
 
 
-class _ContextAdapter(HTTPAdapter):
-    """An adapter that uses our SSL context for direct and proxied connections alike."""
-
-    def __init__(self, context: ssl.SSLContext) -> None:
-        self._context = context
-        super().__init__()
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["ssl_context"] = self._context
-        super().init_poolmanager(*args, **kwargs)
-
-    def proxy_manager_for(self, *args: Any, **kwargs: Any) -> Any:
-        kwargs["ssl_context"] = self._context
-        return super().proxy_manager_for(*args, **kwargs)
-
-
-def _ssl_context(options: NotaryOptions, workdir: Path) -> ssl.SSLContext:
-    context = ssl.create_default_context()
+def _ssl_context(options: NotaryOptions) -> ssl.SSLContext:
+    """The registry client's TLS context (system roots + ``ca_certs``, or no verification), with
+    ``content_trust``'s client certificate."""
     if options.insecure:
         get_logger().warning(
             "content_trust: insecure is set, the Notary server's certificate is not verified"
         )
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    for index, pem in enumerate(options.ca_certs):
-        try:
-            context.load_verify_locations(cadata=pem)
-        except (ssl.SSLError, ValueError):
-            raise RequestError(f"ca_certs[{index}] is not a valid PEM certificate") from None
-    if options.client_cert or options.client_key:
-        if not (options.client_cert and options.client_key):
-            raise RequestError("content_trust.tls_cert and content_trust.tls_key must be given together")
-        cert, key = workdir / "client.cert", workdir / "client.key"
-        key.touch(mode=0o600)
-        key.write_text(options.client_key)
-        cert.write_text(options.client_cert)
-        try:
-            context.load_cert_chain(cert, key)
-        except (ssl.SSLError, ValueError):
-            raise RequestError(
-                "content_trust.tls_cert/tls_key are not a valid certificate and key pair"
-            ) from None
-    return context
-
-
-def _reason(error: BaseException) -> str:
-    """A short, secret-free reason for a transport failure (the innermost OS error if any)."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, ssl.SSLCertVerificationError):
-            return f"TLS certificate verification failed: {current.verify_message}"
-        if isinstance(current, ssl.SSLError):
-            detail = current.reason or re.sub(r"\s*\(_ssl\.c:\d+\)$", "", str(current.strerror or current))
-            return f"TLS connection failed: {detail}"
-        if isinstance(current, OSError) and current.strerror:
-            return current.strerror.lower()
-        nested = [a for a in getattr(current, "args", ()) if isinstance(a, BaseException)]
-        reason = getattr(current, "reason", None)
-        current = (
-            reason
-            if isinstance(reason, BaseException)
-            else nested[0]
-            if nested
-            else current.__cause__ or current.__context__
-        )
-    if isinstance(error, requests.Timeout):
-        return "timed out"
-    return type(error).__name__
-
-
-def _error_text(response: requests.Response) -> tuple[str | None, str]:
+    if (options.client_cert or options.client_key) and not (options.client_cert and options.client_key):
+        raise RequestError("content_trust.tls_cert and content_trust.tls_key must be given together")
     try:
-        body = response.json()
+        return tls_context(
+            ConnectOptions(
+                insecure=options.insecure,
+                ca_certs=options.ca_certs,
+                client_cert=options.client_cert,
+                client_key=options.client_key,
+            ),
+            field_name="content_trust",
+        )
+    except RequestError as err:
+        text = str(err).replace("content_trust.ca_certs", "ca_certs")
+        text = text.replace(
+            "content_trust.client_cert/content_trust.client_key", "content_trust.tls_cert/tls_key"
+        )
+        raise RequestError(text) from None
+
+
+def _error_text(response: Response) -> tuple[str | None, str]:
+    try:
+        body = json.loads(response.data)
         first = body["errors"][0]
         return str(first.get("code") or "") or None, str(first.get("message") or "")
     except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-        return None, response.reason or ""
+        return None, status_text(response.status).partition(" ")[2]
 
 
 def _parse_challenge(header: str) -> tuple[str, dict[str, str]]:
@@ -143,73 +111,94 @@ def _parse_challenge(header: str) -> tuple[str, dict[str, str]]:
     return scheme.lower(), params
 
 
+def _answered(what: str, response: Response) -> RegistryError:
+    code, message = _error_text(response)
+    label = f"{response.status} {code}" if code else str(response.status)
+    return RegistryError(
+        f"{what}: the Notary server answered {label}: {message}".rstrip(": "),
+        status=response.status,
+        code=code,
+        detail=message,
+    )
+
+
 class NotaryConnection:
     """An authenticated conversation with one Notary server about one GUN."""
 
-    def __init__(self, options: NotaryOptions, session: requests.Session) -> None:
+    def __init__(self, options: NotaryOptions, http: HTTP, policy: RetryPolicy | None = None) -> None:
         self.options = options
-        self.session = session
+        self.http = http
         self.base = options.url.rstrip("/")
+        self._policy = policy or RetryPolicy.from_env(os.environ)
         self._authorization: str | None = None
 
     # transport ---------------------------------------------------------------------------
 
-    def _send(self, method: str, url: str, *, retry: bool, **kwargs: Any) -> requests.Response:
-        delay = 0.005 if os.environ.get("TEST") == "true" else 1.0
-        attempts = _ATTEMPTS if retry else 1
-        for attempt in range(1, attempts + 1):
-            try:
-                response = self.session.request(
-                    method, url, timeout=_TIMEOUT, allow_redirects=False, **kwargs
-                )
-            except requests.RequestException as exc:
-                if attempt == attempts:
-                    raise TransportError(
-                        f"cannot reach the Notary server {self.base}: {_reason(exc)}"
-                    ) from None
-            else:
-                if response.status_code not in _RETRY_STATUS or attempt == attempts:
-                    return response
-                get_logger().warning("Notary server answered %s; retrying", response.status_code)
-            time.sleep(delay)
-            delay *= 2
-        raise AssertionError("unreachable")
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        retry_all: bool = True,
+        headers: dict[str, str] | None = None,
+        body: bytes | None = None,
+        limit: int = MAX_BODY,
+    ) -> Response:
+        """One request under the registry client's retry policy (transient statuses and
+        connection failures); ``retry_all=False`` sends it once (a publish is not repeated)."""
 
-    def _request(self, method: str, path: str, *, retry: bool = True, **kwargs: Any) -> requests.Response:
-        headers = dict(kwargs.pop("headers", {}))
+        def attempt() -> Response:
+            try:
+                response = self.http.request(method, url, headers=headers, body=body, limit=limit)
+            except Exception as err:
+                if not is_transport_failure(err):
+                    raise
+                reason = describe_exception(err).replace(_REGISTRY_CLIENT_CERT, _NOTARY_CLIENT_CERT)
+                failure = TransportError(f"cannot reach the Notary server {self.base}: {reason}")
+                if is_retryable_exception(err):
+                    raise Retryable(failure) from None
+                raise failure from None
+            if response.status in RETRY_STATUSES:
+                error = _answered(f"{method} {urlsplit(url).path}", response)
+                raise Retryable(error, retry.parse_retry_after(response.headers.get("Retry-After")))
+            return response
+
+        policy = self._policy if retry_all else self._policy._replace(attempts=1)
+        return retry.call(attempt, policy)
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        retry_all: bool = True,
+        headers: dict[str, str] | None = None,
+        body: bytes | None = None,
+    ) -> Response:
+        sent = dict(headers or {})
         if self._authorization:
-            headers["Authorization"] = self._authorization
-        response = self._send(method, f"{self.base}{path}", retry=retry, headers=headers, **kwargs)
-        if response.status_code == 401:
+            sent["Authorization"] = self._authorization
+        response = self._send(method, f"{self.base}{path}", retry_all=retry_all, headers=sent, body=body)
+        if response.status == 401:
             raise AuthError(
                 f"the Notary server {self.base} refused the credentials for {self.options.gun} "
                 "(401 Unauthorized)"
             )
-        if response.status_code == 403:
+        if response.status == 403:
             raise AuthError(
                 f"the Notary server {self.base} denied access to {self.options.gun} (403 Forbidden)"
             )
         return response
 
-    def _fail(self, what: str, response: requests.Response) -> RegistryError:
-        code, message = _error_text(response)
-        label = f"{response.status_code} {code}" if code else str(response.status_code)
-        return RegistryError(
-            f"{what}: the Notary server answered {label}: {message}".rstrip(": "),
-            status=response.status_code,
-            code=code,
-            detail=message,
-        )
-
     # authentication ----------------------------------------------------------------------
 
     def login(self) -> None:
         """Ping ``/v2/`` and, on a challenge, set up Basic or Bearer authorisation."""
-        response = self._send("GET", f"{self.base}/v2/", retry=True)
-        if response.status_code == 200:
+        response = self._send("GET", f"{self.base}/v2/")
+        if response.status == 200:
             return
-        if response.status_code != 401:
-            raise self._fail(f"ping {self.base}/v2/", response)
+        if response.status != 401:
+            raise _answered(f"ping {self.base}/v2/", response)
         scheme, params = _parse_challenge(response.headers.get("WWW-Authenticate", ""))
         user, password = self.options.username, self.options.password
         if scheme == "basic":
@@ -228,6 +217,8 @@ class NotaryConnection:
 
     def _token(self, params: dict[str, str]) -> str:
         realm = params["realm"]
+        if not realm.isprintable() or any(c.isspace() for c in realm):
+            raise AuthError("the Notary server's token realm contains spaces or control characters")
         if urlsplit(realm).scheme not in ("https", "http"):
             raise AuthError(f"the Notary server's token realm is not an http(s) URL: {realm}")
         if urlsplit(realm).scheme == "http" and urlsplit(self.base).scheme == "https":
@@ -235,17 +226,21 @@ class NotaryConnection:
         query = {"scope": f"repository:{self.options.gun}:{self.options.scopes}"}
         if params.get("service"):
             query["service"] = params["service"]
-        auth = (self.options.username, self.options.password) if self.options.username else None
-        response = self._send("GET", realm, retry=True, params=query, auth=auth)
-        if response.status_code in (401, 403):
+        headers = {}
+        if self.options.username:
+            pair = f"{self.options.username}:{self.options.password}"
+            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+        url = realm + ("&" if "?" in realm else "?") + urlencode(query)
+        response = self._send("GET", url, headers=headers, limit=MAX_TOKEN_BODY)
+        if response.status in (401, 403):
             raise AuthError(
                 f"the Notary token server {realm} refused the credentials for {self.options.gun} "
-                f"({response.status_code}); check content_trust.username/password"
+                f"({response.status}); check content_trust.username/password"
             )
-        if response.status_code != 200:
-            raise self._fail(f"token from {realm}", response)
+        if response.status != 200:
+            raise _answered(f"token from {realm}", response)
         try:
-            body = response.json()
+            body: Any = json.loads(response.data)
         except ValueError:
             raise AuthError(f"the Notary token server {realm} sent no JSON") from None
         token = (body.get("token") or body.get("access_token")) if isinstance(body, dict) else None
@@ -263,39 +258,51 @@ class NotaryConnection:
     def get_metadata(self, name: str) -> bytes | None:
         """``<name>.json`` (``root``, ``snapshot.<sha256>``, ...), or None when the server has none."""
         response = self._request("GET", self._tuf(f"{name}.json"))
-        if response.status_code == 404:
+        if response.status == 404:
             return None
-        if response.status_code != 200:
-            raise self._fail(f"fetching {name}.json for {self.options.gun}", response)
-        return response.content
+        if response.status != 200:
+            raise _answered(f"fetching {name}.json for {self.options.gun}", response)
+        return response.data
 
     def get_key(self, role: str) -> PublicKey:
         """The public key the server holds for ``timestamp`` or ``snapshot`` (created on first use)."""
         response = self._request("GET", self._tuf(f"{role}.key"))
-        if response.status_code != 200:
-            raise self._fail(f"fetching the {role} key of {self.options.gun}", response)
+        if response.status != 200:
+            raise _answered(f"fetching the {role} key of {self.options.gun}", response)
         try:
-            return parse_public_key(json.loads(response.content))
+            return parse_public_key(json.loads(response.data))
         except (ValueError, KeyFileError):
             raise TransportError(
                 f"the Notary server sent an unusable {role} key for {self.options.gun}"
             ) from None
 
     def publish(self, files: dict[str, bytes]) -> None:
-        """One multipart update: a ``files`` part per role, named after the role."""
-        parts = [("files", (role, data, "application/octet-stream")) for role, data in files.items()]
-        response = self._request("POST", self._tuf(""), retry=False, files=parts)
-        if response.status_code != 200:
-            raise self._fail(f"publishing {', '.join(files)} for {self.options.gun}", response)
+        """One multipart update: a ``files`` part per role, named after the role. Sent once: an
+        update is not repeated behind the user's back."""
+        boundary = base64.b32encode(os.urandom(15)).decode("ascii")
+        parts = [
+            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{role}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n".encode()
+            + data
+            + b"\r\n"
+            for role, data in files.items()
+        ]
+        body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+        headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+        response = self._request("POST", self._tuf(""), retry_all=False, headers=headers, body=body)
+        if response.status != 200:
+            raise _answered(f"publishing {', '.join(files)} for {self.options.gun}", response)
 
 
 @contextmanager
 def connect(options: NotaryOptions) -> Iterator[NotaryConnection]:
-    """A logged-in connection; the session and any client-certificate files go away afterwards."""
+    """A logged-in connection; its connections are closed afterwards."""
     scheme = urlsplit(options.url).scheme
-    with tempfile.TemporaryDirectory(prefix="notary-tls-") as workdir, requests.Session() as session:
-        if scheme == "https":
-            session.mount("https://", _ContextAdapter(_ssl_context(options, Path(workdir))))
-        connection = NotaryConnection(options, session)
+    context = _ssl_context(options) if scheme == "https" else (lambda: _ssl_context(options))
+    http = HTTP(context, proxies=environment_proxies(), bypass=bypass)
+    try:
+        connection = NotaryConnection(options, http)
         connection.login()
         yield connection
+    finally:
+        http.close()

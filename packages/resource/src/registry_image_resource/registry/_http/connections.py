@@ -143,7 +143,7 @@ class Response:
     def read(self, amt: int | None = None, decode_content: bool = False) -> bytes:
         """Up to ``amt`` bytes (all if None); a connection that ends early raises ``IncompleteRead``.
 
-        ``decode_content`` is accepted for symmetry with urllib3: no ``Accept-Encoding`` is sent,
+        ``decode_content`` is accepted for the callers' sake: no ``Accept-Encoding`` is sent,
         so bodies arrive as they are.
         """
         data = self._body.read(amt)

@@ -96,7 +96,7 @@ class _Slice(io.RawIOBase):
 
 
 class _SizedReader(io.BufferedReader):
-    """A buffered ``_Slice`` with ``len()``, so ``requests`` sends a Content-Length, never chunks."""
+    """A buffered ``_Slice`` with ``len()``, so the upload sends a Content-Length, never chunks."""
 
     def __init__(self, raw: _Slice) -> None:
         super().__init__(raw, buffer_size=_CHUNK)
