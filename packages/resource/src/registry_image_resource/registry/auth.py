@@ -129,7 +129,7 @@ def _merge_scopes(scopes: tuple[str, ...], extra: str) -> tuple[str, ...]:
 
 def _check_realm(realm: str, registry_scheme: str, registry_host: str) -> None:
     """Refuse token endpoints that would leak credentials (ggcr's rules)."""
-    if not realm.isprintable() or any(c.isspace() for c in realm):
+    if not realm.isprintable() or " " in realm:  # other spaces are not printable
         raise AuthError("invalid realm in www-authenticate: it contains spaces or control characters")
     parts = urlsplit(realm)
     if parts.scheme not in ("http", "https") or not parts.hostname:

@@ -193,7 +193,7 @@ class RegistryClient:
         body: Callable[[], bytes | IO[bytes]] | None,
         stream: bool,
     ) -> BaseHTTPResponse:
-        if not url.isprintable() or any(c.isspace() for c in url):
+        if not url.isprintable() or " " in url:  # other spaces are not printable
             raise RegistryError(
                 f"{method} {url!r}: the registry gave a URL with spaces or control characters"
             )

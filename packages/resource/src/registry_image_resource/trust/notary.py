@@ -217,7 +217,7 @@ class NotaryConnection:
 
     def _token(self, params: dict[str, str]) -> str:
         realm = params["realm"]
-        if not realm.isprintable() or any(c.isspace() for c in realm):
+        if not realm.isprintable() or " " in realm:
             raise AuthError("the Notary server's token realm contains spaces or control characters")
         if urlsplit(realm).scheme not in ("https", "http"):
             raise AuthError(f"the Notary server's token realm is not an http(s) URL: {realm}")

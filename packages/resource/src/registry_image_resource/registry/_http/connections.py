@@ -109,8 +109,11 @@ def _origin(url: str) -> tuple[str, str, int]:
     return scheme, host.lower(), port
 
 
-def same_origin(a: str, b: str) -> bool:
-    return _origin(a) == _origin(b)
+def same_origin(url: str, base: str) -> bool:
+    """Does ``url`` have the scheme, host and port of ``base``?"""
+    if url.startswith(base) and url[len(base) : len(base) + 1] in ("/", "?", ""):
+        return True
+    return _origin(url) == _origin(base)
 
 
 def _host_header(netloc: str) -> str:
@@ -348,7 +351,7 @@ class HTTP:
         sent = {"User-Agent": USER_AGENT, **(headers or {})}
         if isinstance(body, str):
             body = body.encode()
-        origin = _origin(url)
+        origin: tuple[str, str, int] | None = None  # where credentials may go; made on a redirect
         for _ in range(MAX_REDIRECTS + 1):
             response = self._send_once(method, url, sent, body)
             if response.status not in _REDIRECTS or method not in ("GET", "HEAD"):
@@ -361,6 +364,8 @@ class HTTP:
             target = urljoin(url, location.strip())
             if urlsplit(target).scheme.lower() not in _DEFAULT_PORTS:
                 raise RequestRefused("redirected to a URL that is not HTTP(S)")
+            if origin is None:
+                origin = _origin(url)
             if _origin(target) != origin:
                 sent = {k: v for k, v in sent.items() if k.lower() not in _CREDENTIALS}
             url = target

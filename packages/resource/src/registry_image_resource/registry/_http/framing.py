@@ -20,7 +20,7 @@ import h11
 MAX_HEAD = 65536  # bytes of a response's status line and headers (h11 refuses more)
 MAX_HEADERS = 256
 MAX_INTERIM = 16  # 1xx answers before the final one
-RECV = 262144
+RECV = 65536  # below malloc's mmap threshold: a recv buffer is allocated per read
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
@@ -55,8 +55,8 @@ class Headers(Mapping[str, str]):
 
     __slots__ = ("_fields", "_first")
 
-    def __init__(self, fields: list[tuple[str, str]]) -> None:
-        self._fields = [(name.lower(), value) for name, value in fields]
+    def __init__(self, fields: list[tuple[str, str]], *, lower: bool = False) -> None:
+        self._fields = fields if lower else [(name.lower(), value) for name, value in fields]
         first: dict[str, str] = {}
         for name, value in self._fields:
             first.setdefault(name, value)
@@ -233,29 +233,36 @@ class Connection:
                     raise ProtocolError(f"more than {MAX_INTERIM} interim (1xx) answers")
                 continue
             if isinstance(event, h11.Response):
-                _check_head(event)
-                fields = [(bytes(n).decode("latin-1"), bytes(v).decode("latin-1")) for n, v in event.headers]
-                reason = bytes(event.reason).decode("latin-1")
-                return Body(self, event.status_code, reason, Headers(fields))
+                fields = _head_fields(event)
+                return Body(
+                    self, event.status_code, event.reason.decode("latin-1"), Headers(fields, lower=True)
+                )
             if isinstance(event, h11.ConnectionClosed):
                 raise RemoteDisconnected("the server closed the connection without an answer")
             raise ProtocolError(f"unexpected {type(event).__name__} before the response")
 
 
-def _check_head(event: h11.Response) -> None:
-    """Bounds h11 leaves to its caller when a whole head arrives in one read; both framings."""
-    if len(event.headers) > MAX_HEADERS:
+def _head_fields(event: h11.Response) -> list[tuple[str, str]]:
+    """The header fields (names lower-case, as h11 gives them), with the bounds h11 leaves to its
+    caller when a whole head arrives in one read; both framings at once are refused."""
+    headers = event.headers
+    if len(headers) > MAX_HEADERS:
         raise ProtocolError(f"malformed HTTP response: more than {MAX_HEADERS} header fields")
     size = 0
-    framings = set()
-    for name, value in event.headers:
+    framings = 0
+    fields = []
+    for name, value in headers:
         size += len(name) + len(value) + 4
-        if name in (b"content-length", b"transfer-encoding"):
-            framings.add(bytes(name))
+        if name == b"content-length":
+            framings |= 1
+        elif name == b"transfer-encoding":
+            framings |= 2
+        fields.append((name.decode("latin-1"), value.decode("latin-1")))
     if size > MAX_HEAD:
         raise ProtocolError("malformed HTTP response: the header fields are too long")
-    if len(framings) > 1:
+    if framings == 3:
         raise ProtocolError("malformed HTTP response: both Content-Length and Transfer-Encoding")
+    return fields
 
 
 class Body:
