@@ -399,6 +399,7 @@ class _Probe(NamedTuple):
     error: str = ""
     transient: Retryable | None = None
     answered: bool = False  # an HTTP status came back (the failure is the registry's own answer)
+    not_tls: bool = False  # the HTTPS probe met a server that does not speak TLS at all
 
 
 def _probe(http: HTTP, registry: str, scheme: str) -> _Probe:
@@ -410,7 +411,7 @@ def _probe(http: HTTP, registry: str, scheme: str) -> _Probe:
     except Exception as err:  # a thread must always report back
         text = f"GET {url}: {describe_exception(err)}"
         transient = Retryable(TransportError(text)) if is_retryable_exception(err) else None
-        return _Probe(scheme, None, text, transient)
+        return _Probe(scheme, None, text, transient, not_tls=_not_tls(err))
     if response.status in (200, 401):
         return _Probe(scheme, response.headers.get("WWW-Authenticate", ""))
     error = registry_error("GET", url, response.status, body)
@@ -418,6 +419,14 @@ def _probe(http: HTTP, registry: str, scheme: str) -> _Probe:
     if response.status in RETRY_STATUSES:
         transient = Retryable(error, retry.parse_retry_after(response.headers.get("Retry-After")))
     return _Probe(scheme, None, str(error), transient, answered=True)
+
+
+_NOT_TLS = frozenset({"WRONG_VERSION_NUMBER", "HTTP_REQUEST", "RECORD_LAYER_FAILURE", "UNKNOWN_PROTOCOL"})
+
+
+def _not_tls(err: BaseException) -> bool:
+    """A TLS handshake answered by a plain-HTTP server (its bytes are no TLS record)."""
+    return getattr(err, "reason", None) in _NOT_TLS
 
 
 def _race(http: HTTP, registry: str) -> list[_Probe]:
@@ -477,7 +486,12 @@ def _ping(http: HTTP, registry: str, options: ConnectOptions, policy: RetryPolic
         # A registry that answered decides; otherwise retry only when no probe failed for good: a
         # TLS registry with an untrusted certificate also resets the plain-HTTP probe, and that
         # reset must not turn a certificate error into minutes of retries.
-        deciding = [probe for probe in probes if probe.answered] or probes
+        # A plain-HTTP registry fails the HTTPS probe for good: its plain probe decides.
+        deciding = (
+            [probe for probe in probes if probe.answered]
+            or [probe for probe in probes if not probe.not_tls]
+            or probes
+        )
         transients = [probe.transient for probe in deciding if probe.transient is not None]
         if len(transients) == len(deciding):
             raise Retryable(TransportError(joined), transients[0].retry_after)

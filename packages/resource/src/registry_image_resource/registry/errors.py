@@ -91,7 +91,7 @@ def describe_exception(err: BaseException) -> str:
             or (original if isinstance(original, BaseException) else None)
             or nested
             or inner.__cause__
-            or inner.__context__
+            or (None if inner.__suppress_context__ else inner.__context__)  # "from None" ends it
         )
     for candidate in reversed(chain):
         hint = _tls_hint(candidate)
