@@ -152,6 +152,7 @@ ALLOWED_OURS = {
     "registry_image_resource.protocol.decoding",
     "registry_image_resource.protocol.go_json",
     "registry_image_resource.protocol.models",
+    "registry_image_resource.protocol.source",
     "registry_image_resource.registry",
     "registry_image_resource.registry._http",
     "registry_image_resource.registry._http.connections",
