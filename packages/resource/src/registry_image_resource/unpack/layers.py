@@ -43,7 +43,6 @@ WHITEOUT_PREFIX = ".wh."
 _META_PREFIX = ".wh..wh."
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-_CHUNK = 1 << 20
 _CACHE_LIMIT = 256
 
 
@@ -80,7 +79,6 @@ class Rootfs:
         self._root_fd = -1
         self._dirs: dict[str, _DirMeta] = {}
         self._cache: dict[tuple[str, ...], paths.Resolved] = {}
-        self._buffer = bytearray(_CHUNK)
         self._umask = _current_umask()
 
     def __enter__(self) -> Rootfs:
@@ -232,12 +230,7 @@ class Rootfs:
             fd = os.open(leaf, _CREATE_FLAGS, permissions, dir_fd=dir_fd)
         try:
             if entry.size:
-                view = memoryview(self._buffer)
-                while True:
-                    got = reader.readinto(view)
-                    if not got:
-                        break
-                    chunk = view[:got]
+                while chunk := reader.chunk():
                     while chunk:
                         written = os.write(fd, chunk)
                         chunk = chunk[written:]
