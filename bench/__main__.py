@@ -8,7 +8,7 @@ them into rows: our median time, the reference tool's (skopeo, umoci, registry:2
 loopback registry:2, their ratio, and peak RSS where the script measures it. The scripts alternate
 their runs between us and the reference themselves.
 
-    python -m bench [--quick] [--only check,cosign,get,put,fake-registry] [--json FILE]
+    python -m bench [--quick] [--only check,cosign,get,unpack-limits,put,fake-registry] [--json FILE]
 
 It owns no measurement of its own, and it never asserts a target: it reports.
 """
@@ -198,6 +198,38 @@ def fake_registry_rows(r: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def unpack_limits_rows(r: dict[str, Any]) -> list[Row]:
+    rows = {row["case"]: row for row in r["rows"]}
+
+    def pair(case: str, ours: str, limit: str, target: str) -> Row:
+        a, b = rows[ours], rows[limit]
+        return Row(
+            "unpack limits",
+            case,
+            a["median_s"],
+            limit.split(": ", 1)[1],
+            b["median_s"],
+            a["peak_rss_mib"],
+            b["peak_rss_mib"],
+            target,
+        )
+
+    return [
+        pair(
+            f"rootfs, 1 gzip layer of {r['files']} small files",
+            "small files: in",
+            "small files: GNU tar -xzf (tmpfs)",
+            "<= 1.0x",
+        ),
+        pair(
+            f"rootfs, 4x{r['layer_mib']} MiB gzip + small files",
+            "large layers: in",
+            "large layers: fetch + isal gunzip",
+            "<= 1.5x",
+        ),
+    ]
+
+
 @dataclass(frozen=True, slots=True)
 class Bench:
     name: str
@@ -216,6 +248,13 @@ BENCHES = (
         ("--zstd",),
         ("--layer-mib", "1", "--runs", "1", "--scale", "0", "--small-files", "200", "--zstd"),
         get_rows,
+    ),
+    Bench(
+        "unpack-limits",
+        "bench_unpack_limits.py",
+        (),
+        ("--runs", "1", "--files", "2000", "--layer-mib", "1", "--small-files", "200"),
+        unpack_limits_rows,
     ),
     Bench("put", "bench_put.py", (), ("--runs", "1", "--layer-mib", "1"), put_rows),
     Bench(

@@ -111,28 +111,27 @@ class _Header:
     __slots__ = ("gid", "kind", "linkname", "mode", "mtime", "name", "size", "uid")
 
     def __init__(self, block: bytes) -> None:
-        name, mode, uid, gid, size, mtime, checksum, kind, link, magic = _USTAR.unpack_from(block)
         plain = _PLAIN_NUMBERS.match(block, 100)
         if plain is not None:
-            mode_, uid_, gid_, size_, mtime_, stored = (int(group, 8) for group in plain.groups())
+            mode, uid, gid, size, mtime, stored = plain.groups()
+            self.mode, self.uid, self.gid = int(mode, 8), int(uid, 8), int(gid, 8)
+            self.size, self.mtime, checksum = int(size, 8), int(mtime, 8), int(stored, 8)
         else:
-            stored = octal(checksum)
-            mode_, uid_, gid_, size_, mtime_ = (numeric(f) for f in (mode, uid, gid, size, mtime))
-        if not _checksum_matches(block, stored, checksum):
+            fields = _USTAR.unpack_from(block)
+            checksum = octal(fields[6])
+            self.mode, self.uid, self.gid, self.size, self.mtime = map(numeric, fields[1:6])
+        if not _checksum_matches(block, checksum, block[148:156]):
             raise FieldError("bad checksum")
-        text = _text(name)
-        if magic == _POSIX_MAGIC and block[345] and kind not in tarfile.GNU_TYPES:
+        end = block.find(0, 0, 100)
+        text = block[: 100 if end < 0 else end].decode(_ENCODING, _ERRORS)
+        kind = block[156:157]
+        if block[345] and block[257:265] == _POSIX_MAGIC and kind not in tarfile.GNU_TYPES:
             text = _text(block[345:500]) + "/" + text
         if kind == tarfile.AREGTYPE and text.endswith("/"):
             kind = tarfile.DIRTYPE
         self.name = text
         self.kind = kind
-        self.mode = mode_
-        self.uid = uid_
-        self.gid = gid_
-        self.size = size_
-        self.mtime = mtime_
-        self.linkname = _text(link) if link[0] else ""
+        self.linkname = _text(block[157:257]) if block[157] else ""
 
 
 class TarReader:
