@@ -2,7 +2,9 @@
 
 ``Rootfs`` applies uncompressed layer tar streams in order; ``decompressed`` picks gzip, zstd or
 plain tar from a blob's magic bytes. Submodules: ``paths`` (chroot-style name resolution),
-``tarstream`` (forward-only tar reader), ``layers`` (OCI layer semantics), ``compression``.
+``tarstream`` (forward-only tar reader with read-ahead), ``tarfields`` (numbers and PAX records
+as Go reads them), ``layers`` (OCI layer semantics, the parent-descriptor cache), ``entries``
+(creating each kind of entry in a resolved parent), ``compression``.
 Nothing in this package talks to a registry.
 """
 
