@@ -34,6 +34,7 @@ import tarfile
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO, cast
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -52,7 +53,7 @@ MIB = 1 << 20
 class _Hashing(io.RawIOBase):
     """A write-only file that hashes and counts what goes through to ``target``."""
 
-    def __init__(self, target: io.BufferedWriter) -> None:
+    def __init__(self, target: IO[bytes]) -> None:
         self.target = target
         self.sha = hashlib.sha256()
         self.size = 0
@@ -60,7 +61,7 @@ class _Hashing(io.RawIOBase):
     def writable(self) -> bool:
         return True
 
-    def write(self, data) -> int:  # type: ignore[override]
+    def write(self, data: bytes) -> int:  # type: ignore[override]
         self.sha.update(data)
         self.size += len(data)
         self.target.write(data)
@@ -74,15 +75,20 @@ def write_layer(
     from isal import igzip
 
     with path.open("wb") as raw:
-        outer = _Hashing(raw)  # type: ignore[arg-type]
+        outer = _Hashing(raw)
         if compression == "zstd":
             import zstandard
 
-            compressor = zstandard.ZstdCompressor(level=3).stream_writer(outer, closefd=False)
+            compressor: IO[bytes] = zstandard.ZstdCompressor(level=3).stream_writer(
+                cast(IO[bytes], outer), closefd=False
+            )
         else:
-            compressor = igzip.IGzipFile(fileobj=outer, mode="wb", compresslevel=1, mtime=0)  # type: ignore[arg-type]
+            gzip_writer = igzip.IGzipFile(  # type: ignore[no-untyped-call]
+                fileobj=outer, mode="wb", compresslevel=1, mtime=0
+            )
+            compressor = cast(IO[bytes], gzip_writer)
         with compressor as gz:
-            inner = _Hashing(gz)  # type: ignore[arg-type]
+            inner = _Hashing(gz)
             with tarfile.open(fileobj=inner, mode="w|", format=tarfile.PAX_FORMAT) as archive:
                 add(archive)
     return f"sha256:{outer.sha.hexdigest()}", f"sha256:{inner.sha.hexdigest()}", outer.size
