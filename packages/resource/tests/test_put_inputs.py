@@ -17,7 +17,14 @@ import pytest
 import zstandard
 
 from registry_image_resource.commands.put import load_image
-from registry_image_resource.commands.put.inputs.tree import BlobFile, LoadedImage, ManifestNode, open_blob
+from registry_image_resource.commands.put.inputs.docker_archive import complete
+from registry_image_resource.commands.put.inputs.tree import (
+    BlobFile,
+    LoadedImage,
+    ManifestNode,
+    PendingImage,
+    open_blob,
+)
 from registry_image_resource.errors import InputError
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -131,23 +138,33 @@ def test_docker_archive_zstd_layer_is_labelled_gzip(tmp_path: Path) -> None:
     assert read_blob(loaded.root.blobs[1]) == layer
 
 
-def test_docker_archive_plain_layers_are_gzipped_into_workdir(tmp_path: Path) -> None:
+def test_docker_archive_plain_layers_wait_to_be_gzipped_on_the_way(tmp_path: Path) -> None:
     plain = layer_tar({"big": bytes(range(256)) * 20000})
+    gzipped = layer_tar({"small": b"x"})
     path = write_tar(
         tmp_path / "image.tar",
-        [("c", CONFIG), ("l.tar", plain), ("manifest.json", save_manifest("c", ["l.tar"]))],
+        [
+            ("c", CONFIG),
+            ("l.tar", plain),
+            ("g.tar.gz", gz(gzipped)),
+            ("manifest.json", save_manifest("c", ["l.tar", "g.tar.gz"])),
+        ],
     )
     work = tmp_path / "work"
     work.mkdir()
-    loaded = load_image(path, work)
-    layer = loaded.root.blobs[1]
-    compressed = layer.path.read_bytes()
-    assert layer.path.parent == work
-    assert layer.offset == 0
-    assert layer.size == len(compressed)
-    assert layer.digest == sha(compressed)
-    assert gzip.decompress(compressed) == plain
-    assert loaded.root.body == docker_manifest(CONFIG, [compressed])
+    pending = load_image(path, work)
+    assert isinstance(pending, PendingImage)
+    assert list(work.iterdir()) == []  # nothing compressed ahead of the push
+    (layer,) = pending.plain_layers
+    with open(path, "rb") as file:
+        file.seek(layer.offset)
+        assert file.read(layer.size) == plain
+    assert pending.config == BlobFile(sha(CONFIG), len(CONFIG), path, pending.config.offset)
+
+    compressed = gz(plain)  # whatever the streamed push reports for it
+    loaded = complete(pending, {layer: (sha(compressed), len(compressed))})
+    assert loaded.root.body == docker_manifest(CONFIG, [compressed, gz(gzipped)])
+    assert [b.digest for b in loaded.root.blobs] == [sha(CONFIG), sha(gz(gzipped))]
 
 
 def test_docker_archive_symlinks_and_hardlinks_are_followed(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import io
 import json
 import os
 import threading
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, NamedTuple
 from urllib.parse import quote, urljoin, urlsplit
@@ -46,6 +46,8 @@ _log = get_logger()
 
 TAGS_PAGE_SIZE = 1000
 CHUNK = 1 << 20
+#: Bytes per PATCH of a chunked upload (S3-backed registries and ECR refuse parts under 5 MiB).
+UPLOAD_PART = 8 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,6 +375,28 @@ class RegistryClient:
             )
 
         retry.call(attempt, self._policy)
+
+    def upload_chunks(
+        self, chunks: Callable[[], Iterable[bytes]], part: int = UPLOAD_PART
+    ) -> tuple[str, int]:
+        """Upload a blob whose digest is known only at its end; returns ``(digest, size)``.
+
+        POST for a session, a ``PATCH`` with ``Content-Range`` (in order, from 0) per ``part``
+        bytes as ``chunks()`` produces them, then ``PUT ?digest=`` with no body. A failure starts
+        over with a new session and a new ``chunks()`` (the whole upload is retried).
+        """
+        from registry_image_resource.registry.uploads import chunked_upload
+
+        def attempt() -> tuple[str, int]:
+            source = chunks()
+            try:
+                return chunked_upload(self, source, part)
+            finally:
+                close = getattr(source, "close", None)
+                if close is not None:
+                    close()  # a generator stops its work in flight
+
+        return retry.call(attempt, self._policy)
 
     def _get_blob_response(self, digest: str, offset: int) -> BaseHTTPResponse:
         headers = {"Range": f"bytes={offset}-"} if offset else {}

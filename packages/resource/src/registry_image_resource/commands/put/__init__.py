@@ -12,13 +12,15 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from registry_image_resource.commands.put.globbing import find_image
 from registry_image_resource.commands.put.inputs.tar_index import find_member, index_tar
-from registry_image_resource.commands.put.inputs.tree import LoadedImage, ManifestNode
+from registry_image_resource.commands.put.inputs.tree import LoadedImage, ManifestNode, PendingImage
+from registry_image_resource.commands.put.progress import UploadProgress
 from registry_image_resource.commands.put.request import OutRequest
 from registry_image_resource.commands.put.tags import LocalTags, bump_aliases, local_tags, unique
 from registry_image_resource.errors import InputError, NotFoundError, ResourceError
@@ -63,9 +65,10 @@ def run(request: OutRequest, src: Path) -> dict[str, Any]:
                 repo = parse_repository(source.repository)
             except ResourceError as err:
                 raise err.wrap("could not resolve repository") from None
-        tags, digest, signature_tag = _push(source, repo, local, loaded, cosign)
+        tags, root, signature_tag = _push(source, repo, local, loaded, cosign)
+    digest = root.digest
     if source.content_trust is not None:
-        _sign(source, repo, unique(tags), loaded.root)
+        _sign(source, repo, unique(tags), root)
     metadata = [
         {"name": "repository", "value": source.repository},
         {"name": "tags", "value": " ".join(tags)},
@@ -127,14 +130,14 @@ def _push(
     source: Source,
     repo: Repository,
     local: LocalTags,
-    loaded: LoadedImage,
+    loaded: LoadedImage | PendingImage,
     cosign: tuple[PrivateKey, tuple[PublicKey, ...]] | None,
-) -> tuple[tuple[str, ...], str, str | None]:
+) -> tuple[tuple[str, ...], ManifestNode, str | None]:
     """Connect, list tags for the aliases if asked, push, sign with cosign if asked.
 
-    Returns the push list, the pushed digest and the cosign signature tag (None without cosign).
+    Returns the push list, the pushed tree's root and the cosign signature tag (None without cosign).
     """
-    from registry_image_resource.commands.put.push import push
+    from registry_image_resource.commands.put.push import all_blobs, push
     from registry_image_resource.registry.client import RegistryClient, options_from_source
 
     log = get_logger()
@@ -148,19 +151,33 @@ def _push(
             aliases = bump_aliases(local.version, local.variant, _existing_tags(client))
         tags = local.with_aliases(aliases)
         log.info("pushing tag(s) %s", ", ".join(unique(tags)))
+        if isinstance(loaded, PendingImage):
+            blobs = 1 + len({b for b in loaded.layers if not isinstance(b, tuple)})
+        else:
+            blobs = len(all_blobs(loaded.root))
+        progress = None if source.debug else UploadProgress(sys.stderr, blobs)
         try:
-            report = push(client, loaded.root, tags, origins=_mount_origins(repo, loaded.origins))
+            streamed: tuple[str, ...] = ()
+            if isinstance(loaded, PendingImage):
+                from registry_image_resource.commands.put.stream import push_plain_layers
+
+                loaded, streamed = push_plain_layers(client, loaded, progress=progress)
+            origins = _mount_origins(repo, loaded.origins)
+            report = push(client, loaded.root, tags, origins=origins, known=streamed, progress=progress)
         except ResourceError as err:
             raise err.wrap("pushing image failed") from None
+        finally:
+            if progress is not None:
+                progress.close()
         log.info(
             "pushed %s: %d blob(s) uploaded, %d mounted, %d already there",
             loaded.root.digest,
-            len(report.uploaded),
+            len(report.uploaded) + len(streamed),
             len(report.mounted),
             len(report.existing),
         )
         signature_tag = _cosign_sign(client, loaded.root, *cosign) if cosign is not None else None
-    return tags, loaded.root.digest, signature_tag
+    return tags, loaded.root, signature_tag
 
 
 def _existing_tags(client: RegistryClient) -> list[str]:
@@ -200,8 +217,10 @@ def _sign(source: Source, repo: Repository, tags: list[str], root: ManifestNode)
     trust.sign_tags(source, repo, tags, root.digest, len(root.body))
 
 
-def load_image(path: Path, workdir: Path) -> LoadedImage:
+def load_image(path: Path, workdir: Path) -> LoadedImage | PendingImage:
     """What to push from ``path``: an OCI layout directory, a ``docker save`` tarball, or a layout tarball.
+
+    A ``docker save`` tarball with uncompressed layers is a ``PendingImage`` (gzipped while pushed).
 
     A tarball compressed as a whole (``docker save | gzip``) is decompressed into ``workdir`` first.
     """
@@ -223,7 +242,7 @@ def load_image(path: Path, workdir: Path) -> LoadedImage:
         return load_layout_tar(tar_path, members)
     from registry_image_resource.commands.put.inputs.docker_archive import load_docker_archive
 
-    return load_docker_archive(tar_path, members, workdir)
+    return load_docker_archive(tar_path, members)
 
 
 def _decompressed(path: Path, workdir: Path) -> Path:

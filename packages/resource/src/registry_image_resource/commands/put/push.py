@@ -13,7 +13,7 @@ are, and never sign anything (content trust runs after it returns).
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol, TypeVar
 
@@ -36,6 +36,14 @@ class PushTarget(Protocol):
     def upload_blob(self, digest: str, size: int, opener: Callable[[], BinaryIO]) -> None: ...
 
     def put_manifest(self, ref: str, body: bytes, media_type: str) -> str: ...
+
+
+class Progress(Protocol):
+    """Where a push reports its blobs (``commands.put.progress.UploadProgress``)."""
+
+    def advance(self, count: int) -> None: ...
+
+    def done(self, digest: str, size: int, how: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,10 +101,20 @@ def push(
     *,
     origins: Iterable[Repository] = (),
     jobs: int = DEFAULT_JOBS,
+    known: Collection[str] = (),
+    progress: Progress | None = None,
 ) -> PushReport:
-    """Push ``root`` and everything it refers to, then tag it with each of ``tags`` (each once)."""
+    """Push ``root`` and everything it refers to, then tag it with each of ``tags`` (each once).
+
+    Blobs in ``known`` were just uploaded (a streamed layer): they are neither checked nor reported.
+    """
     log = get_logger()
     candidates = tuple(dict.fromkeys(origins))
+
+    def finished(blob: BlobFile, how: str) -> None:
+        if progress is not None:
+            progress.done(blob.digest, blob.size, how)
+
     uploaded: list[str] = []
     existing: list[str] = []
     mounted: list[str] = []
@@ -105,6 +123,7 @@ def push(
         if target.blob_exists(blob.digest):
             log.debug("existing blob: %s", blob.digest)
             existing.append(blob.digest)
+            finished(blob, "existing")
             return
         for origin in candidates:
             try:
@@ -116,10 +135,14 @@ def push(
             if was_mounted:
                 log.debug("mounted blob: %s from %s", blob.digest, origin)
                 mounted.append(blob.digest)
+                finished(blob, "mounted")
                 return
         target.upload_blob(blob.digest, blob.size, lambda: open_blob(blob))
         log.debug("pushed blob: %s", blob.digest)
         uploaded.append(blob.digest)
+        if progress is not None:
+            progress.advance(blob.size)
+        finished(blob, "uploaded")
 
     manifests: list[str] = []
 
@@ -134,7 +157,7 @@ def push(
 
     unique_tags = list(dict.fromkeys(tags))
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        _all(pool, push_blob, all_blobs(root))
+        _all(pool, push_blob, [blob for blob in all_blobs(root) if blob.digest not in known])
         for level in manifest_levels(root):
             _all(pool, lambda node: put(node.digest, node), level)
         _all(pool, lambda tag: put(tag, root), unique_tags)

@@ -1,8 +1,9 @@
 """Reading a ``docker save`` tarball into a pushable image (SPEC B.5.5).
 
 The tarball is indexed once; the config and compressed layers are pushed straight from their
-offsets inside it. Uncompressed layers are gzip-compressed with ``isal`` into a temporary file
-(the sha256 of the compressed bytes is computed while writing, once). The manifest is built with
+offsets inside it. Uncompressed layers are gzipped while they are pushed (``commands.put.stream``),
+so their digests, and the manifest, are known only afterwards: such an image loads as a
+``PendingImage`` that ``complete`` turns into the pushable tree. The manifest is built with
 exactly the bytes ggcr's ``tarball.Image`` produces, so a push from Go and from us give the same
 digest for compressed layers. This module must never read a layer into memory and never talk to
 a registry; everything it finds wrong is an ``InputError`` naming the tarball and the member.
@@ -10,9 +11,7 @@ a registry; everything it finds wrong is an ``InputError`` naming the tarball an
 
 from __future__ import annotations
 
-import hashlib
-import os
-import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,8 @@ from registry_image_resource.commands.put.inputs.tree import (
     BlobFile,
     LoadedImage,
     ManifestNode,
+    PendingImage,
+    PlainLayer,
     hash_range,
     read_range,
 )
@@ -31,15 +32,11 @@ from registry_image_resource.registry.digests import sha256_digest
 from registry_image_resource.registry.manifests import DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST_V2
 from registry_image_resource.unpack.compression import detect
 
-#: isal's fastest level: ggcr compresses with gzip.BestSpeed too.
-COMPRESS_LEVEL = 1
-_CHUNK = 1024 * 1024
 
-
-def load_docker_archive(path: Path, members: dict[str, TarMember], workdir: Path) -> LoadedImage:
+def load_docker_archive(path: Path, members: dict[str, TarMember]) -> LoadedImage | PendingImage:
     """The image in a ``docker save`` tarball whose member index is ``members``.
 
-    ``workdir`` receives compressed copies of uncompressed layers; it must outlive the push.
+    With uncompressed layers, a ``PendingImage``: ``complete`` builds it once they are pushed.
     """
     what = f"loading {path} as tarball"
     entry = find_member(members, "manifest.json")
@@ -64,31 +61,48 @@ def load_docker_archive(path: Path, members: dict[str, TarMember], workdir: Path
         raise InputError(f"{what}: manifest.json: LayerSources is not an object")
     diff_ids = _diff_ids(config_document) if layer_sources else []
 
-    descriptors: list[dict[str, Any]] = []
-    blobs = [BlobFile(sha256_digest(config), len(config), path, config_entry.offset)]
+    config_blob = BlobFile(sha256_digest(config), len(config), path, config_entry.offset)
+    layers: list[BlobFile | PlainLayer | tuple[tuple[str, Any], ...]] = []
     for index, layer_name in enumerate(layer_names):
         diff_id = diff_ids[index] if index < len(diff_ids) else None
         if diff_id is not None and diff_id in layer_sources:
             source = layer_sources[diff_id]
             parse_descriptor(source, f"{what}: manifest.json: LayerSources[{diff_id}]")
-            descriptors.append(go_descriptor(source))
+            layers.append(tuple(go_descriptor(source).items()))
             continue
-        layer = _layer_blob(path, _member(members, layer_name, what), workdir)
-        descriptors.append({"mediaType": DOCKER_LAYER_GZIP, "size": layer.size, "digest": layer.digest})
-        blobs.append(layer)
+        layers.append(_layer_blob(path, _member(members, layer_name, what)))
 
+    repo_tags = document.get("RepoTags") or []
+    origins = tuple(t for t in repo_tags if isinstance(t, str)) if isinstance(repo_tags, list) else ()
+    pending = PendingImage(config_blob, tuple(layers), origins)
+    return complete(pending, {}) if not pending.plain_layers else pending
+
+
+def complete(pending: PendingImage, compressed: Mapping[PlainLayer, tuple[str, int]]) -> LoadedImage:
+    """The image to push once each plain layer's gzip ``(digest, size)`` is known."""
+    descriptors: list[dict[str, Any]] = []
+    blobs = [pending.config]
+    for layer in pending.layers:
+        if isinstance(layer, tuple):
+            descriptors.append(dict(layer))
+            continue
+        if isinstance(layer, PlainLayer):
+            digest, size = compressed[layer]
+        else:
+            digest, size = layer.digest, layer.size
+            blobs.append(layer)
+        descriptors.append({"mediaType": DOCKER_LAYER_GZIP, "size": size, "digest": digest})
+    config = pending.config
     manifest = go_json(
         {
             "schemaVersion": 2,
             "mediaType": DOCKER_MANIFEST_V2,
-            "config": {"mediaType": DOCKER_CONFIG, "size": len(config), "digest": blobs[0].digest},
+            "config": {"mediaType": DOCKER_CONFIG, "size": config.size, "digest": config.digest},
             "layers": descriptors,
         }
     )
     root = ManifestNode(manifest, DOCKER_MANIFEST_V2, sha256_digest(manifest), tuple(_unique(blobs)))
-    repo_tags = document.get("RepoTags") or []
-    origins = tuple(t for t in repo_tags if isinstance(t, str)) if isinstance(repo_tags, list) else ()
-    return LoadedImage(root, origins)
+    return LoadedImage(root, pending.origins)
 
 
 def _parse_manifest_json(data: bytes, what: str) -> dict[str, Any]:
@@ -131,42 +145,14 @@ def _unique(blobs: list[BlobFile]) -> list[BlobFile]:
     return unique
 
 
-def _layer_blob(path: Path, member: TarMember, workdir: Path) -> BlobFile:
-    """The layer as pushed: compressed members as they are, plain tars gzip-compressed first."""
+def _layer_blob(path: Path, member: TarMember) -> BlobFile | PlainLayer:
+    """The layer as pushed: compressed members as they are, plain tars to be gzipped on the way."""
     with open(path, "rb") as file:
         file.seek(member.offset)
         head = file.read(min(4, member.size))
     if detect(head) != "tar":
         return BlobFile(hash_range(path, member.offset, member.size), member.size, path, member.offset)
-    return compress_range(path, member.offset, member.size, workdir)
-
-
-def compress_range(path: Path, offset: int, size: int, workdir: Path) -> BlobFile:
-    """Gzip ``size`` bytes at ``offset`` of ``path`` into a new file in ``workdir``, hashing the output."""
-    from isal import isal_zlib
-
-    compressor = isal_zlib.compressobj(COMPRESS_LEVEL, isal_zlib.DEFLATED, 16 + isal_zlib.MAX_WBITS)
-    hasher = hashlib.sha256()
-    written = 0
-    descriptor, name = tempfile.mkstemp(prefix="layer-", suffix=".tar.gz", dir=workdir)
-    with open(path, "rb") as source, os.fdopen(descriptor, "wb") as target:
-        source.seek(offset)
-        remaining = size
-        while remaining:
-            chunk = source.read(min(_CHUNK, remaining))
-            if not chunk:
-                raise InputError(f"{path}: file ended {remaining} bytes early")
-            remaining -= len(chunk)
-            out = compressor.compress(chunk)
-            if out:
-                hasher.update(out)
-                target.write(out)
-                written += len(out)
-        out = compressor.flush()
-        hasher.update(out)
-        target.write(out)
-        written += len(out)
-    return BlobFile("sha256:" + hasher.hexdigest(), written, Path(name))
+    return PlainLayer(path, member.offset, member.size)
 
 
 _DESCRIPTOR_KEYS = ("mediaType", "size", "digest", "data", "urls", "annotations", "platform", "artifactType")

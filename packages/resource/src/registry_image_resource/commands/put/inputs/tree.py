@@ -56,6 +56,32 @@ class LoadedImage:
     origins: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class PlainLayer:
+    """An uncompressed layer, gzipped while it is pushed: ``size`` bytes at ``offset`` of ``path``."""
+
+    path: Path
+    offset: int
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class PendingImage:
+    """A ``docker save`` image with uncompressed layers: its manifest waits for their digests.
+
+    ``layers`` are in manifest order: a ``BlobFile`` (pushed as it is), a ``PlainLayer`` (gzipped
+    on the way) or a descriptor taken verbatim from ``LayerSources`` (a foreign layer, not pushed).
+    """
+
+    config: BlobFile
+    layers: tuple[BlobFile | PlainLayer | tuple[tuple[str, Any], ...], ...]
+    origins: tuple[str, ...] = ()
+
+    @property
+    def plain_layers(self) -> tuple[PlainLayer, ...]:
+        return tuple(dict.fromkeys(layer for layer in self.layers if isinstance(layer, PlainLayer)))
+
+
 class _Slice(io.RawIOBase):
     """A read-only view of ``size`` bytes at ``offset`` of a file."""
 
