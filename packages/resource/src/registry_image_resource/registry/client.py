@@ -14,7 +14,7 @@ import io
 import json
 import os
 import threading
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, NamedTuple
 from urllib.parse import quote, urljoin, urlsplit
@@ -47,7 +47,7 @@ _log = get_logger()
 TAGS_PAGE_SIZE = 1000
 CHUNK = 1 << 20
 #: Bytes per PATCH of a chunked upload (S3-backed registries and ECR refuse parts under 5 MiB).
-UPLOAD_PART = 8 << 20
+UPLOAD_PART = 5 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,8 +240,11 @@ class RegistryClient:
 
     def list_tags(self) -> list[str]:
         """Every tag, following ``Link: <...>; rel="next"`` pages on the same registry only."""
+        return [tag for page in self.tag_pages() for tag in page]
+
+    def tag_pages(self) -> Iterator[list[str]]:
+        """The tags page by page (``n=1000``, the most ECR accepts), each as soon as it arrives."""
         url: str | None = self._url(f"tags/list?n={TAGS_PAGE_SIZE}")
-        tags: list[str] = []
         while url is not None:
             response = self._send("GET", url)
             try:
@@ -252,9 +255,8 @@ class RegistryClient:
             page = document.get("tags") if isinstance(document, dict) else None
             if page is not None and not (isinstance(page, list) and all(isinstance(t, str) for t in page)):
                 raise RegistryError(f"GET {url}: malformed tag list", status=response.status)
-            tags.extend(page or [])
             url = _next_link(response.headers.get("Link"), _final_url(response, url), self.base_url)
-        return tags
+            yield page or []
 
     def head_or_get_digest(self, ref: str) -> str | None:
         """The digest ``ref`` (tag or digest) resolves to, or None when the registry has no such manifest.

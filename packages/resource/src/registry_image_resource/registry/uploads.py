@@ -6,15 +6,17 @@ shorter), starting where the previous one ended, and goes to the ``Location`` th
 gave (registry:2 carries its upload state there); the final ``PUT ?digest=`` has no body.
 
 This module owns that sequence for one attempt. Retries (a new session from the start) belong
-to the caller, ``RegistryClient.upload_chunks``. It must never hold more than one part in
-memory, and never send a digest it has not computed from the bytes it sent.
+to the caller, ``RegistryClient.upload_chunks``. It must never hold more than one part in memory
+(a part's chunks are sent as they came, never joined), and never send a digest it has not
+computed from the bytes it sent.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urljoin
 
 from registry_image_resource.errors import IntegrityError, RegistryError
@@ -38,19 +40,20 @@ def chunked_upload(client: RegistryClient, chunks: Iterable[bytes], part: int) -
     buffer: list[bytes] = []
     buffered = 0
 
-    def patch(data: bytes) -> str:
+    def patch(parts: list[bytes], size: int) -> str:
         response = client._attempt(
             "PATCH",
             target,
             ok=(202, 204),
             headers={
                 "Content-Type": "application/octet-stream",
-                "Content-Range": f"{sent}-{sent + len(data) - 1}",
+                "Content-Length": str(size),
+                "Content-Range": f"{sent}-{sent + size - 1}",
             },
-            body=lambda: data,
+            body=lambda: io.BufferedReader(_Parts(parts)),
             stream=False,
         )
-        _check_range(response.headers.get("Range"), sent + len(data), target)
+        _check_range(response.headers.get("Range"), sent + size, target)
         next_location = response.headers.get("Location")
         return urljoin(_final_url(response, target), next_location) if next_location else target
 
@@ -61,16 +64,12 @@ def chunked_upload(client: RegistryClient, chunks: Iterable[bytes], part: int) -
         buffer.append(chunk)
         buffered += len(chunk)
         if buffered >= part:
-            data = b"".join(buffer)
-            buffer.clear()
-            buffered = 0
-            target = patch(data)
-            sent += len(data)
+            target = patch(buffer, buffered)
+            sent += buffered
+            buffer, buffered = [], 0
     if buffered:
-        data = b"".join(buffer)
-        buffer.clear()
-        target = patch(data)
-        sent += len(data)
+        target = patch(buffer, buffered)
+        sent += buffered
     digest = "sha256:" + hasher.hexdigest()
     final = target + ("&" if "?" in target else "?") + f"digest={quote(digest, safe=':')}"
     client._attempt("PUT", final, ok=(201, 204), headers={}, body=lambda: b"", stream=False)
@@ -90,3 +89,29 @@ def _check_range(header: str | None, expected: int, url: str) -> None:
         raise IntegrityError(
             f"PATCH {url}: the registry holds {received} bytes of the upload, not {expected}"
         )
+
+
+class _Parts(io.RawIOBase):
+    """The buffered chunks of one PATCH as a file, read without joining them (a fresh one per try)."""
+
+    def __init__(self, parts: list[bytes]) -> None:
+        super().__init__()
+        self._parts = parts
+        self._index = 0
+        self._offset = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        while self._index < len(self._parts):
+            part = self._parts[self._index]
+            if self._offset < len(part):
+                count = min(len(view), len(part) - self._offset)
+                view[:count] = part[self._offset : self._offset + count]
+                self._offset += count
+                return count
+            self._index += 1
+            self._offset = 0
+        return 0

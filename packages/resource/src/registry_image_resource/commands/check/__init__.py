@@ -11,7 +11,7 @@ level, and it must never send a request before the request's own fields have bee
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from registry_image_resource.commands.check.request import CheckRequest
@@ -319,30 +319,81 @@ def _candidate(tag: str, source: Source, constraint: Constraint | None, bare: st
 def _check_semver(
     client: RegistryClient, source: Source, constraint: Constraint | None, cursor: Version | None
 ) -> list[Version]:
-    from registry_image_resource.versioning.versions import compare, sort_key
+    looked_up = _semver_lookups(client, source, constraint, cursor)
+    return _semver_versions(looked_up, constraint)
 
-    tags = _list_tags(client)
+
+def _semver_lookups(
+    client: RegistryClient, source: Source, constraint: Constraint | None, cursor: Version | None
+) -> list[tuple[_Candidate, str | None]]:
+    """Each candidate tag with its digest, the cursor's first, the others in listing order.
+
+    HEADs start while later pages of the listing arrive (up to ``LOOKUP_CONCURRENCY`` at once).
+    The cursor tag is looked up first, before it shows up in the listing: if it still has the
+    cursor's digest, tags that cannot be newer than it are never looked up (its own version is
+    still reported). Should the listing not have the cursor tag after all, those tags are looked
+    up at the end, so the answer is the same as with the listing first.
+    """
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    from registry_image_resource.versioning.versions import compare
+
     bare = source.variant or "latest"
     lookup = _prefixed("get tag digest", client.head_or_get_digest)
+    wanted = _candidate(cursor.tag, source, constraint, bare) if cursor is not None else None
+    first: _Candidate | None = None
+    entries: list[tuple[_Candidate, Future[str | None] | None]] = []  # None: skipped for the cursor
+    with ThreadPoolExecutor(max_workers=max(1, LOOKUP_CONCURRENCY)) as pool:
+        try:
+            cursor_lookup = pool.submit(lookup, wanted.tag) if wanted is not None else None
+            floor = None  # the cursor's version once it is known to still name the cursor's digest
+            decided = cursor_lookup is None
+            for page in _tag_pages(client):
+                for tag in page:
+                    candidate = _candidate(tag, source, constraint, bare)
+                    if candidate is None:
+                        continue
+                    if wanted is not None and first is None and tag == wanted.tag:
+                        first = candidate
+                        continue
+                    if not decided and cursor_lookup is not None and cursor is not None:
+                        decided = True
+                        try:
+                            if cursor_lookup.result() == cursor.digest:
+                                floor = wanted.version if wanted is not None else None
+                        except ResourceError:
+                            pass  # raised again below if the listing has the cursor tag
+                    version = candidate.version
+                    if floor is not None and version is not None and compare(version, floor) <= 0:
+                        entries.append((candidate, None))
+                    else:
+                        entries.append((candidate, pool.submit(lookup, tag)))
+            looked_up: list[tuple[_Candidate, str | None]] = []
+            if first is not None and cursor_lookup is not None:
+                looked_up.append((first, cursor_lookup.result()))
+            if first is None:  # the listing has no cursor tag: nothing could be skipped after all
+                entries = [(c, f if f is not None else pool.submit(lookup, c.tag)) for c, f in entries]
+            for candidate, future in entries:
+                if future is not None:
+                    looked_up.append((candidate, future.result()))
+            return looked_up
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
 
-    candidates = [c for c in (_candidate(t, source, constraint, bare) for t in tags) if c is not None]
 
-    # The cursor tag is looked up first: if it still has the cursor's digest, tags that cannot be
-    # newer than it are never looked up (its own version is still reported).
-    first: list[tuple[_Candidate, str | None]] = []
-    cursor_version = None
-    if cursor is not None:
-        for candidate in candidates:
-            if candidate.tag == cursor.tag:
-                digest = lookup(candidate.tag)
-                first.append((candidate, digest))
-                if digest is not None and digest == cursor.digest:
-                    cursor_version = candidate.version
-                break
-    rest = [c for c in candidates if not first or c is not first[0][0]]
-    if cursor_version is not None:
-        rest = [c for c in rest if c.version is None or compare(c.version, cursor_version) > 0]
-    looked_up = first + list(zip(rest, _map_bounded(lambda c: lookup(c.tag), rest), strict=True))
+def _tag_pages(client: RegistryClient) -> Iterator[list[str]]:
+    try:
+        yield from client.tag_pages()
+    except ResourceError as err:
+        raise err.wrap("list repository tags") from None
+
+
+def _semver_versions(
+    looked_up: list[tuple[_Candidate, str | None]], constraint: Constraint | None
+) -> list[Version]:
+    """The versions to report from the looked-up candidates (B.3.2.2): one tag per digest, sorted."""
+    from registry_image_resource.versioning.versions import sort_key
 
     tag_digests: dict[str, str] = {}
     chosen: dict[str, _Candidate] = {}  # digest -> the candidate naming it

@@ -27,7 +27,7 @@ LEVEL = 1
 #: Input bytes per independently compressed block; part of the output format (digests depend on it).
 BLOCK = 1 << 20
 #: Blocks of one layer read and queued for compression ahead of the one being sent.
-AHEAD = 4
+AHEAD = 3
 
 # gzip header: magic, deflate, no flags, mtime 0, no extra flags, OS "unknown" (as Go writes it).
 _HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"

@@ -21,7 +21,7 @@ from registry_image_resource.commands.put.inputs.docker_archive import complete
 from registry_image_resource.commands.put.inputs.tree import LoadedImage, PendingImage, PlainLayer
 from registry_image_resource.log import get_logger
 
-DEFAULT_JOBS = 4
+DEFAULT_JOBS = 2
 
 
 class StreamTarget(Protocol):
