@@ -29,6 +29,9 @@ from registry_image_resource.registry.client import ConnectOptions, RegistryClie
 from registry_image_resource.registry.reference import Repository
 
 MIB = 1 << 20
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 
 
 def sha(data: bytes) -> str:
@@ -203,10 +206,61 @@ def test_put_of_plain_layers_streams_them_gzipped_with_their_diff_ids(fake_regis
         assert sha(gzip.decompress(blob)) == sha(layer)
     assert [r.method for r in fake_registry.requests if "/blobs/uploads/" in r.path].count("PATCH") == 2
 
-    # Pushed again, elsewhere: the same bytes, so the same digests and the same manifest.
+    # Pushed again to another repository: the same bytes, so the same digests and manifest.
+    request = OutRequest(
+        source=Source(repository=f"{fake_registry.host}/test/other", tag="latest", debug=True),
+        params=PutParams(image="image.tar"),
+    )
+    assert put.run(request, tmp_path)["version"] == first["version"]
+
+    # Pushed again under the same tag: the image there has the same config, so its layers are
+    # these layers compressed; nothing is compressed or sent again.
     fake_registry.requests.clear()
     again = _out(fake_registry, tmp_path, debug=True)
     assert again["version"] == first["version"]
+    assert [r.method for r in fake_registry.requests if "/blobs/uploads/" in r.path] == []
+
+
+def test_layers_compressed_by_another_tool_under_the_tag_are_reused(fake_registry, tmp_path, monkeypatch):
+    monkeypatch.setenv("TEST", "true")
+    layers = [_layer({"a.txt": text(5000)}), _layer({"b.txt": text(700, seed=3)})]
+    config = write_docker_save(tmp_path / "image.tar", layers)
+    theirs = [gzip.compress(layer, compresslevel=9, mtime=0) for layer in layers]
+    config_digest = fake_registry.push_blob("test/app", config)
+    descriptors = []
+    for blob in theirs:
+        descriptors.append(
+            {
+                "mediaType": DOCKER_LAYER,
+                "size": len(blob),
+                "digest": fake_registry.push_blob("test/app", blob),
+            }
+        )
+    body = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": DOCKER_MANIFEST,
+            "config": {"mediaType": DOCKER_CONFIG, "size": len(config), "digest": config_digest},
+            "layers": descriptors,
+        }
+    ).encode()
+    fake_registry.push_manifest("test/app", body, DOCKER_MANIFEST, "latest")
+    fake_registry.requests.clear()
+
+    _out(fake_registry, tmp_path, debug=True)
+    assert [r.method for r in fake_registry.requests if "/blobs/uploads/" in r.path] == []
+    stored = json.loads(fake_registry.manifest("test/app", "latest").body)
+    assert stored["layers"] == descriptors
+
+
+def test_an_image_with_another_config_under_the_tag_is_not_reused(fake_registry, tmp_path, monkeypatch):
+    monkeypatch.setenv("TEST", "true")
+    fake_registry.push_image("test/app", ["latest"], layers=[{"a.txt": b"other"}])
+    write_docker_save(tmp_path / "image.tar", [_layer({"a.txt": text(3000)})])
+    fake_registry.requests.clear()
+    _out(fake_registry, tmp_path, debug=True)
+    patches = [r for r in fake_registry.requests if r.method == "PATCH"]
+    assert len(patches) == 1  # the layer, compressed and sent (the config goes up whole)
 
 
 def test_a_failed_layer_upload_tags_nothing(fake_registry, tmp_path, monkeypatch):

@@ -158,12 +158,14 @@ def _push(
         progress = None if source.debug else UploadProgress(sys.stderr, blobs)
         try:
             streamed: tuple[str, ...] = ()
+            reused: tuple[str, ...] = ()
             if isinstance(loaded, PendingImage):
                 from registry_image_resource.commands.put.stream import push_plain_layers
 
-                loaded, streamed = push_plain_layers(client, loaded, progress=progress)
+                loaded, streamed, reused = push_plain_layers(client, loaded, progress=progress, tag=tags[0])
             origins = _mount_origins(repo, loaded.origins)
-            report = push(client, loaded.root, tags, origins=origins, known=streamed, progress=progress)
+            known = (*streamed, *reused)
+            report = push(client, loaded.root, tags, origins=origins, known=known, progress=progress)
         except ResourceError as err:
             raise err.wrap("pushing image failed") from None
         finally:
@@ -174,7 +176,7 @@ def _push(
             loaded.root.digest,
             len(report.uploaded) + len(streamed),
             len(report.mounted),
-            len(report.existing),
+            len(report.existing) + len(reused),
         )
         signature_tag = _cosign_sign(client, loaded.root, *cosign) if cosign is not None else None
     return tags, loaded.root, signature_tag
