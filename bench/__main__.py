@@ -8,7 +8,7 @@ them into rows: our median time, the reference tool's (skopeo, umoci, registry:2
 loopback registry:2, their ratio, and peak RSS where the script measures it. The scripts alternate
 their runs between us and the reference themselves.
 
-    python -m bench [--quick] [--only check,cosign,get,unpack-limits,put,fake-registry] [--json FILE]
+    python -m bench [--quick] [--only check,cosign,get,unpack-limits,put,put-limits,check-floor,fake-registry] [--json FILE]
 
 It owns no measurement of its own, and it never asserts a target: it reports.
 """
@@ -158,6 +158,52 @@ def put_rows(r: dict[str, Any]) -> list[Row]:
     ]
 
 
+def put_limits_rows(r: dict[str, Any]) -> list[Row]:
+    image = r["image"]
+    return [
+        Row(
+            "put-limits",
+            f"docker save, {image['tar_mib']} MiB plain layers ({image['files']} files)",
+            r["out"]["median_seconds"],
+            "skopeo copy docker-archive: docker://",
+            r["skopeo"]["median_seconds"],
+            r["out"]["peak_rss_mib"],
+            r["skopeo"]["peak_rss_mib"],
+            "<= 0.4x",
+        ),
+        Row(
+            "put-limits",
+            "the same docker save again, same tag",
+            r["out_again"]["median_seconds"],
+            "skopeo copy docker-archive: docker://",
+            r["skopeo"]["median_seconds"],
+            r["out_again"]["peak_rss_mib"],
+        ),
+    ]
+
+
+def check_floor_rows(r: dict[str, Any]) -> list[Row]:
+    rows = []
+    for key in ("few", "many"):
+        case = r[key]
+        what = f"semver, {case['tags']} tags ({case['semver']} semver)"
+        reference = "curl --parallel-max 8, same requests"
+        rows.append(
+            Row(
+                "check-floor",
+                f"{what}, in process",
+                case["ours_s"],
+                reference,
+                case["curl_s"],
+                target="<= 1.2x",
+            )
+        )
+        rows.append(
+            Row("check-floor", f"{what}, whole process", case["ours_process_s"], reference, case["curl_s"])
+        )
+    return rows
+
+
 def fake_registry_rows(r: dict[str, Any]) -> list[Row]:
     size = f"{r['size_mib']} MiB blob"
     rows = []
@@ -257,6 +303,20 @@ BENCHES = (
         unpack_limits_rows,
     ),
     Bench("put", "bench_put.py", (), ("--runs", "1", "--layer-mib", "1"), put_rows),
+    Bench(
+        "put-limits",
+        "bench_put_limits.py",
+        (),
+        ("--runs", "1", "--text-mib", "4", "--files", "200"),
+        put_limits_rows,
+    ),
+    Bench(
+        "check-floor",
+        "bench_check_floor.py",
+        (),
+        ("--runs", "1", "--tags", "5", "--many", "30", "--many-semver", "3"),
+        check_floor_rows,
+    ),
     Bench(
         "fake-registry",
         "bench_fake_registry.py",

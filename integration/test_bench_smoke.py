@@ -37,7 +37,16 @@ def test_bench_quick_runs_every_benchmark_and_prints_a_table(registry: RegistryS
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     lines = result.stdout.splitlines()
     headers = [line.split(":")[0] for line in lines if line.startswith("== ")]
-    assert headers == ["== check", "== cosign", "== get", "== unpack-limits", "== put", "== fake-registry"]
+    assert headers == [
+        "== check",
+        "== cosign",
+        "== get",
+        "== unpack-limits",
+        "== put",
+        "== put-limits",
+        "== check-floor",
+        "== fake-registry",
+    ]
     table = [line for line in lines if line.startswith("| ")]
     assert [cell.strip() for cell in table[0].split("|")[1:-1]] == [
         "benchmark",
@@ -56,9 +65,20 @@ def test_bench_quick_runs_every_benchmark_and_prints_a_table(registry: RegistryS
         *["get"] * 3,
         *["unpack limits"] * 2,
         "put",
+        *["put-limits"] * 2,
+        *["check-floor"] * 4,
         *["fake registry"] * 6,
     ]
     document = json.loads(lines[-1])
     assert document["mode"] == "quick"
     assert document["failed"] == []
-    assert sorted(document["raw"]) == ["check", "cosign", "fake-registry", "get", "put", "unpack-limits"]
+    assert sorted(document["raw"]) == [
+        "check",
+        "check-floor",
+        "cosign",
+        "fake-registry",
+        "get",
+        "put",
+        "put-limits",
+        "unpack-limits",
+    ]
