@@ -378,3 +378,27 @@ def test_tls_registry_with_ca_certs(tls_registry: RegistryServer, repo_name: str
     answer = out(tmp_path, source, {"image": "layout"})
     assert answer["version"] == {"tag": "secure", "digest": image.digest}
     assert raw_manifest(tls_registry, repo_name, "secure") == image.manifest
+
+
+def test_large_plain_layer_goes_up_in_several_chunks_and_pulls_back_intact(
+    server: RegistryServer, repo_name: str, tmp_path: Path
+) -> None:
+    # 12 MiB that barely compress: three PATCH parts of 5 MiB (the S3/ECR minimum) in order.
+    image = build_image([{"big.bin": os.urandom(12 << 20)}, {"small.txt": b"x" * 1000}])
+    write_docker_archive(image, tmp_path / "image.tar")
+    answer = out(tmp_path, source_for(server, repo_name, tag="t"), {"image": "image.tar"})
+
+    raw = raw_manifest(server, repo_name, "t")
+    assert answer["version"]["digest"] == sha(raw)
+    copied = tmp_path / "copied"
+    skopeo_copy(f"docker://{server.repository(repo_name)}:t", f"oci:{copied}:t", *server.skopeo_args("src"))
+    manifest = json.loads(raw)
+    assert manifest["config"]["digest"] == image.config_digest
+    for layer, original in zip(manifest["layers"], image.layers, strict=True):
+        blob = (copied / "blobs" / "sha256" / layer["digest"][7:]).read_bytes()
+        assert (sha(blob), len(blob)) == (layer["digest"], layer["size"])
+        assert decompress_gzip(blob) == decompress(original)
+
+    # Pushed again: the same digest, and no layer sent twice.
+    again = out(tmp_path, source_for(server, repo_name, tag="t"), {"image": "image.tar"})
+    assert again["version"] == answer["version"]
