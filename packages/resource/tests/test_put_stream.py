@@ -265,7 +265,8 @@ def test_an_image_with_another_config_under_the_tag_is_not_reused(fake_registry,
 
 def test_a_failed_layer_upload_tags_nothing(fake_registry, tmp_path, monkeypatch):
     monkeypatch.setenv("TEST", "true")
-    write_docker_save(tmp_path / "image.tar", [_layer({"a.txt": text(3000)})])
+    # Two layers: the first failure is reported, and the other layer stops at its next chunk.
+    write_docker_save(tmp_path / "image.tar", [_layer({"a.txt": text(3000)}), _layer({"b": text(4 * MIB)})])
     fake_registry.faults.status(500, r"/blobs/uploads/", method="PATCH", times=None)
     with pytest.raises(ResourceError) as caught:
         _out(fake_registry, tmp_path, debug=True)

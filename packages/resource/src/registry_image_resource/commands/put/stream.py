@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Protocol
 
@@ -67,11 +68,14 @@ def push_plain_layers(
         if progress is not None:
             progress.done(digest, size, "existing")
     layers = tuple(layer for layer in pending.plain_layers if layer not in found)
+    failed = threading.Event()  # one layer failed for good: the others stop at their next chunk
     with compression_pool() as compressors, concurrent.futures.ThreadPoolExecutor(max(1, jobs)) as uploads:
 
         def one(layer: PlainLayer) -> tuple[str, int]:
             def chunks() -> Iterator[bytes]:
                 for chunk in gzip_chunks(layer.path, layer.offset, layer.size, compressors):
+                    if failed.is_set():
+                        raise _Stopped
                     if progress is not None:
                         progress.advance(len(chunk))
                     yield chunk
@@ -84,14 +88,21 @@ def push_plain_layers(
 
         futures = [uploads.submit(one, layer) for layer in layers]
         try:
-            results = [future.result() for future in futures]
+            for future in concurrent.futures.as_completed(futures):
+                future.result()  # the first failure is the one reported
         except BaseException:
+            failed.set()
             for future in futures:
                 future.cancel()
             raise
+        results = [future.result() for future in futures]
     compressed = {**found, **dict(zip(layers, results, strict=True))}
     existing = tuple(digest for digest, _ in found.values())
     return complete(pending, compressed), tuple(digest for digest, _ in results), existing
+
+
+class _Stopped(Exception):
+    """Another layer's upload failed: this one stops (never reported, the other error is)."""
 
 
 def reusable(target: StreamTarget, pending: PendingImage, tag: str) -> dict[PlainLayer, tuple[str, int]]:
