@@ -23,7 +23,7 @@ from registry_image_resource.commands import put
 from registry_image_resource.commands.put import compress
 from registry_image_resource.commands.put.progress import UploadProgress
 from registry_image_resource.commands.put.request import OutRequest, PutParams
-from registry_image_resource.errors import InputError, ResourceError
+from registry_image_resource.errors import InputError, IntegrityError, ResourceError
 from registry_image_resource.protocol.models import Source
 from registry_image_resource.registry.client import ConnectOptions, RegistryClient
 from registry_image_resource.registry.reference import Repository
@@ -338,3 +338,31 @@ def test_progress_on_a_broken_stderr_does_not_fail_the_put() -> None:
     progress.advance(1)
     progress.done("sha256:a", 1, "uploaded")
     progress.close()
+
+
+def test_chunked_upload_follows_each_location_and_checks_the_range(stub_server) -> None:
+    # registry:2 carries the upload's state in each answer's Location: the next PATCH goes there.
+    Reply = type(stub_server).reply_class
+    base = "/v2/test/app/blobs/uploads/u1"
+    stub_server.route("POST", "/v2/test/app/blobs/uploads/", Reply(202, {"Location": f"{base}?_state=a"}))
+    stub_server.route("PATCH", base, lambda r: Reply(202, {"Location": f"{base}?_state=b", "Range": "0-1"}))
+    stub_server.route("PUT", base, Reply(201))
+    with _client(stub_server) as client:
+        assert client.upload_chunks(lambda: iter([b"ab"]), part=1) == (sha(b"ab"), 2)
+    assert [(r.method, r.query) for r in stub_server.seen(path=base)] == [
+        ("PATCH", [("_state", "a")]),
+        ("PUT", [("_state", "b"), ("digest", sha(b"ab"))]),
+    ]
+
+
+def test_a_registry_that_lost_bytes_of_an_upload_is_an_integrity_error(stub_server) -> None:
+    Reply = type(stub_server).reply_class
+    base = "/v2/test/app/blobs/uploads/u1"
+    stub_server.route("POST", "/v2/test/app/blobs/uploads/", Reply(202, {"Location": base}))
+    stub_server.route("PATCH", base, Reply(202, {"Location": base, "Range": "0-0"}))
+    with _client(stub_server) as client, pytest.raises(IntegrityError) as caught:
+        client.upload_chunks(lambda: iter([b"abc"]), part=1)
+    assert str(caught.value) == (
+        f"PATCH http://{stub_server.host}{base}: the registry holds 1 bytes of the upload, not 3"
+    )
+    assert not stub_server.seen("PUT")

@@ -43,15 +43,16 @@ def deflate_block(data: bytes, last: bool) -> bytes:
 
 
 def gzip_chunks(
-    path: Path, offset: int, size: int, pool: concurrent.futures.Executor, *, ahead: int = AHEAD
+    path: Path, offset: int, size: int, pool: concurrent.futures.Executor, *, ahead: int | None = None
 ) -> Iterator[bytes]:
     """The gzip stream of ``size`` bytes at ``offset`` of ``path``, compressed in ``pool``.
 
     Yields the header, each block's deflate output in order and the trailer. Reading happens in
-    the caller's thread, ``ahead`` blocks before the one it is waiting for.
+    the caller's thread, ``ahead`` (``AHEAD``) blocks before the one it is waiting for.
     """
     from isal import isal_zlib
 
+    ahead = AHEAD if ahead is None else ahead
     crc = 0
     pending: deque[concurrent.futures.Future[bytes]] = deque()
     with open(path, "rb") as file:
