@@ -129,7 +129,8 @@ def _loaded(tmp_path: Path, source: dict[str, object], script: str = _PROBE) -> 
 def test_tag_mode_check_loads_only_allowed_modules(fake_registry, tmp_path):
     fake_registry.push_image("test/app", "latest")
     baseline = _loaded(tmp_path, {}, _DUMP + "dump()\n")  # what the interpreter loads anyway
-    loaded = _loaded(tmp_path, {"repository": f"{fake_registry.host}/test/app"}) - baseline
+    source = {"repository": f"{fake_registry.host}/test/app", "tag": "latest"}
+    loaded = _loaded(tmp_path, source) - baseline
     ours = {name for name in loaded if _top(name) == "registry_image_resource"}
     others = {name for name in loaded - ours if not name.startswith("_")}
     assert sorted(name for name in loaded if name in FORBIDDEN or _top(name) in FORBIDDEN) == []
