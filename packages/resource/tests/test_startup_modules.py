@@ -165,6 +165,7 @@ ALLOWED_OURS = {
     "registry_image_resource.registry.digests",
     "registry_image_resource.registry.errors",
     "registry_image_resource.registry.mediatypes",
+    "registry_image_resource.registry.ping",
     "registry_image_resource.registry.reference",
     "registry_image_resource.registry.retry",
     "registry_image_resource.sources",

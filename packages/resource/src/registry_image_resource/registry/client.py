@@ -1,22 +1,21 @@
 """The registry client: the distribution API as the resource uses it, for one repository.
 
-This module owns the requests the resource sends to a registry (SPEC B.3.2.1, B.3.6, B.6.1): the
-ping and the choice of scheme, tag listing with ``Link`` pagination, manifest HEAD/GET with digest
-verification, blob download (verified, resumed with ``Range``), blob existence, cross-repository
-mount, upload and manifest push. Every request is retried per ``retry.py`` and re-authenticated
-per ``auth.py``. It must never log or raise a message containing a credential or token, and never
+This module owns the requests the resource sends to a registry (SPEC B.3.2.1, B.3.6, B.6.1): tag
+listing with ``Link`` pagination, manifest HEAD/GET with digest verification, blob existence,
+cross-repository mount, upload and manifest push. The ping and the choice of scheme are
+``ping.py``'s, reading a blob (verified, resumed with ``Range``) is ``blobs.py``'s, chunked uploads
+are ``uploads.py``'s. Every request is retried per ``retry.py`` and re-authenticated per
+``auth.py``. It must never log or raise a message containing a credential or token, and never
 follow a pagination link to another host.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any, BinaryIO, NamedTuple
+from typing import IO, TYPE_CHECKING, BinaryIO
 from urllib.parse import quote, urljoin, urlsplit
 
 from registry_image_resource.errors import IntegrityError, RegistryError, ResourceError, TransportError
@@ -33,19 +32,20 @@ from registry_image_resource.registry.auth import Authenticator, parse_challenge
 from registry_image_resource.registry.digests import sha256_digest
 from registry_image_resource.registry.errors import describe_exception, registry_error
 from registry_image_resource.registry.mediatypes import ACCEPT, DOCKER_MANIFEST_V1_SIGNED, detect_media_type
-from registry_image_resource.registry.reference import Repository, plain_http_allowed
+from registry_image_resource.registry.ping import ping
+from registry_image_resource.registry.reference import Repository
 from registry_image_resource.registry.retry import RETRY_STATUSES, Retryable, RetryPolicy
 
 if TYPE_CHECKING:
     from registry_image_resource.protocol.models import Source
     from registry_image_resource.registry._http.connections import Response as BaseHTTPResponse
+    from registry_image_resource.registry.blobs import BlobReader
 
-__all__ = ["BlobReader", "ConnectOptions", "Manifest", "RegistryClient", "options_from_source"]
+__all__ = ["ConnectOptions", "Manifest", "RegistryClient", "options_from_source"]
 
 _log = get_logger()
 
 TAGS_PAGE_SIZE = 1000
-CHUNK = 1 << 20
 #: Bytes per PATCH of a chunked upload (S3-backed registries and ECR refuse parts under 5 MiB).
 UPLOAD_PART = 5 << 20
 
@@ -139,7 +139,7 @@ class RegistryClient:
         policy = RetryPolicy.from_env(os.environ if env is None else env)
         http = new_http(deferred_tls_context(options), registry=repo.registry, insecure=options.insecure)
         try:
-            scheme, challenge_header = _ping(http, repo.registry, options, policy)
+            scheme, challenge_header = ping(http, repo.registry, options, policy)
             auth = Authenticator(http, registry=repo.registry, scheme=scheme, options=options, policy=policy)
             challenge = pick_challenge(parse_challenges(challenge_header)) if challenge_header else None
             auth.start(challenge, (scope_for(repo.path, actions),))
@@ -329,6 +329,8 @@ class RegistryClient:
 
     def open_blob(self, digest: str, size: int | None = None, offset: int = 0) -> BlobReader:
         """A stream of the blob's bytes from ``offset``, verified at EOF (digest from 0 only, size always)."""
+        from registry_image_resource.registry.blobs import BlobReader
+
         return BlobReader(self, digest, size, offset)
 
     def fetch_blob(self, digest: str, size: int | None = None) -> bytes:
@@ -414,240 +416,3 @@ def _final_url(response: BaseHTTPResponse, url: str) -> str:
 def _is_digest(ref: str) -> bool:
     algorithm, sep, encoded = ref.partition(":")
     return bool(sep and algorithm and encoded) and "/" not in ref
-
-
-HTTP_FALLBACK_DELAY = 0.3
-
-
-class _Probe(NamedTuple):
-    scheme: str
-    challenge: str | None  # the WWW-Authenticate value ("" for none) when the ping succeeded
-    error: str = ""
-    transient: Retryable | None = None
-    answered: bool = False  # an HTTP status came back (the failure is the registry's own answer)
-    not_tls: bool = False  # the HTTPS probe met a server that does not speak TLS at all
-
-
-def _probe(http: HTTP, registry: str, scheme: str) -> _Probe:
-    """One ``GET /v2/``: success is 200 or 401 (SPEC B.6.1 step 3). Never raises."""
-    url = f"{scheme}://{registry}/v2/"
-    try:
-        response = http.request("GET", url)
-        body = response.data
-    except Exception as err:  # a thread must always report back
-        text = f"GET {url}: {describe_exception(err)}"
-        transient = Retryable(TransportError(text)) if is_retryable_exception(err) else None
-        return _Probe(scheme, None, text, transient, not_tls=_not_tls(err))
-    if response.status in (200, 401):
-        return _Probe(scheme, response.headers.get("WWW-Authenticate", ""))
-    error = registry_error("GET", url, response.status, body)
-    transient = None
-    if response.status in RETRY_STATUSES:
-        transient = Retryable(error, retry.parse_retry_after(response.headers.get("Retry-After")))
-    return _Probe(scheme, None, str(error), transient, answered=True)
-
-
-_NOT_TLS = frozenset({"WRONG_VERSION_NUMBER", "HTTP_REQUEST", "RECORD_LAYER_FAILURE", "UNKNOWN_PROTOCOL"})
-
-
-def _not_tls(err: BaseException) -> bool:
-    """A TLS handshake answered by a plain-HTTP server (its bytes are no TLS record)."""
-    return getattr(err, "reason", None) in _NOT_TLS
-
-
-def _race(http: HTTP, registry: str) -> list[_Probe]:
-    """HTTPS first; plain HTTP starts after 300 ms or as soon as HTTPS fails; the first success wins.
-
-    Returns the successful probe alone, or both failures (HTTPS first). Probes run in daemon
-    threads so that a hanging HTTPS attempt can neither delay the answer nor the process's exit.
-    """
-    arrived: list[_Probe] = []
-    ready = threading.Condition()
-
-    def run(scheme: str) -> None:
-        probe = _probe(http, registry, scheme)
-        with ready:
-            arrived.append(probe)
-            ready.notify()
-
-    def next_result(timeout: float | None) -> _Probe | None:
-        with ready:
-            if not ready.wait_for(lambda: bool(arrived), timeout):
-                return None
-            return arrived.pop(0)
-
-    def start(scheme: str) -> None:
-        threading.Thread(target=run, args=(scheme,), daemon=True).start()
-
-    start("https")
-    done: dict[str, _Probe] = {}
-    first = next_result(HTTP_FALLBACK_DELAY)
-    if first is not None:
-        if first.challenge is not None:
-            return [first]
-        done[first.scheme] = first
-    start("http")
-    while len(done) < 2:
-        probe = next_result(None)
-        assert probe is not None
-        if probe.challenge is not None:
-            return [probe]
-        done[probe.scheme] = probe
-    return [done["https"], done["http"]]
-
-
-def _ping(http: HTTP, registry: str, options: ConnectOptions, policy: RetryPolicy) -> tuple[str, str]:
-    """``(scheme, WWW-Authenticate)`` of the scheme whose ``/v2/`` answers 200 or 401.
-
-    Only HTTPS, except where plain HTTP is allowed (A.2.5), where the two race as in Go.
-    """
-    plain_allowed = plain_http_allowed(registry, insecure=options.insecure)
-
-    def attempt() -> tuple[str, str]:
-        probes = _race(http, registry) if plain_allowed else [_probe(http, registry, "https")]
-        for probe in probes:
-            if probe.challenge is not None:
-                return probe.scheme, probe.challenge
-        joined = "; ".join(probe.error for probe in probes)
-        # A registry that answered decides; otherwise retry only when no probe failed for good: a
-        # TLS registry with an untrusted certificate also resets the plain-HTTP probe, and that
-        # reset must not turn a certificate error into minutes of retries.
-        # A plain-HTTP registry fails the HTTPS probe for good: its plain probe decides.
-        deciding = (
-            [probe for probe in probes if probe.answered]
-            or [probe for probe in probes if not probe.not_tls]
-            or probes
-        )
-        transients = [probe.transient for probe in deciding if probe.transient is not None]
-        if len(transients) == len(deciding):
-            raise Retryable(TransportError(joined), transients[0].retry_after)
-        raise TransportError(joined)
-
-    return retry.call(attempt, policy)
-
-
-class BlobReader(io.RawIOBase):
-    """A blob's bytes, hashed and counted as they are read; resumes with ``Range`` after a break.
-
-    At EOF the size (when known) and the digest (when reading from offset 0) are checked, and a
-    mismatch raises ``IntegrityError`` naming the digest.
-    """
-
-    def __init__(self, client: RegistryClient, digest: str, size: int | None, offset: int) -> None:
-        super().__init__()
-        self._client = client
-        self._digest = digest
-        self._size = size
-        self._position = offset
-        self._hash: Any = None
-        if offset == 0:
-            algorithm = digest.split(":", 1)[0]
-            import hashlib
-
-            try:
-                self._hash = hashlib.new(algorithm)
-            except ValueError:
-                raise IntegrityError(f"blob {digest}: unsupported digest algorithm") from None
-        self._resumes = 0
-        self._done = False
-        self._response: BaseHTTPResponse | None = None
-        self._open()
-
-    @property
-    def position(self) -> int:
-        return self._position
-
-    def readable(self) -> bool:
-        return True
-
-    def _open(self) -> None:
-        response = self._client._get_blob_response(self._digest, self._position)
-        length = response.headers.get("Content-Length", "")
-        if self._size is not None and length.isascii() and length.isdigit():
-            start = 0 if response.status == 200 else self._position
-            if int(length) > self._size - start:
-                response.close()
-                raise IntegrityError(f"blob {self._digest}: more bytes than the expected size {self._size}")
-        if self._position and response.status == 200:
-            # The registry ignored Range: skip what we already have.
-            remaining = self._position
-            while remaining:
-                chunk = response.read(min(remaining, CHUNK), decode_content=False)
-                if not chunk:
-                    break
-                remaining -= len(chunk)
-        self._response = response
-
-    def _resume(self, reason: str) -> None:
-        self._resumes += 1
-        if self._resumes >= self._client._policy.attempts:
-            raise TransportError(
-                f"GET blob {self._digest}: {reason} (gave up after {self._resumes} attempts)"
-            )
-        delay = self._client._policy.backoff(self._resumes - 1)
-        _log.warning(
-            "transient error: blob %s broke at byte %d: %s; resuming", self._digest, self._position, reason
-        )
-        import time
-
-        time.sleep(delay)
-        if self._response is not None:
-            self._response.close()
-        self._open()
-
-    def readinto(self, buffer: Any) -> int:
-        if self._done:
-            return 0
-        view = memoryview(buffer).cast("B")
-        while True:
-            assert self._response is not None
-            try:
-                # Raw bytes as they arrive (no Accept-Encoding is sent, so they are the blob); a
-                # break after some bytes returns those first and raises on the next read.
-                wanted = len(view)
-                if self._size is not None:  # one byte more than is left, to notice an excess
-                    wanted = min(wanted, self._size - self._position + 1)
-                data = self._response.read(wanted, decode_content=False)
-            except Exception as err:  # OSError, wire.IncompleteRead and friends
-                if isinstance(err, ResourceError):
-                    raise
-                self._resume(describe_exception(err))
-                continue
-            if not data:
-                # A connection that breaks early raises above (Content-Length and chunk framing
-                # are enforced), so a clean EOF is the blob's end: check it.
-                self._finish()
-                return 0
-            count = len(data)
-            view[:count] = data
-            self._position += count
-            if self._hash is not None:
-                self._hash.update(data)
-            if self._size is not None:
-                if self._position > self._size:
-                    expected = self._size
-                    raise IntegrityError(f"blob {self._digest}: more bytes than the expected size {expected}")
-                if self._position == self._size:
-                    # Verify now: readers that know the size (tar, gzip) may never ask for EOF.
-                    self._finish()
-            return count
-
-    def _finish(self) -> None:
-        self._done = True
-        if self._response is not None and self._size is None:
-            # Read to the end: the connection can go back to the pool for the next blob.
-            self._response.release_conn()
-        if self._size is not None and self._position != self._size:
-            raise IntegrityError(
-                f"blob {self._digest}: size {self._position} does not match the expected size {self._size}"
-            )
-        if self._hash is not None:
-            got = f"{self._digest.split(':', 1)[0]}:{self._hash.hexdigest()}"
-            if got != self._digest:
-                raise IntegrityError(f"blob {self._digest}: content has digest {got}")
-
-    def close(self) -> None:
-        if self._response is not None:
-            self._response.close()
-            self._response = None
-        super().close()
