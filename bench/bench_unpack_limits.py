@@ -47,6 +47,7 @@ from bench.bench_get import (  # noqa: E402
     big_files,
     run_child,
     small_files,
+    summary,
     upload,
     write_layer,
 )
@@ -162,14 +163,6 @@ def fetch_gunzip(registry: RegistryServer, repo: str, digests: list[str]) -> Mea
     return run_child([sys.executable, "-c", _FETCH_GUNZIP, registry.url.split("://", 1)[1], *paths])
 
 
-def median(runs: list[Measure]) -> tuple[float, float, float]:
-    return (
-        statistics.median(m[0] for m in runs),
-        max(m[1] for m in runs),
-        statistics.median(m[2] for m in runs),
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -225,10 +218,10 @@ def main() -> None:
             shutil.rmtree(workdir, ignore_errors=True)
 
     rows = [
-        ("small files: in", *median(small_ours)),
-        ("small files: GNU tar -xzf (tmpfs)", *median(small_tar)),
-        ("large layers: in", *median(large_ours)),
-        ("large layers: fetch + isal gunzip", *median(large_limit)),
+        ("small files: in", *summary(small_ours)),
+        ("small files: GNU tar -xzf (tmpfs)", *summary(small_tar)),
+        ("large layers: in", *summary(large_ours)),
+        ("large layers: fetch + isal gunzip", *summary(large_limit)),
     ]
     print()
     print(f"{'case':40} {'median s':>9} {'peak RSS MiB':>13} {'CPU s':>8}")
