@@ -73,7 +73,7 @@ class BlobReader(io.RawIOBase):
             # The registry ignored Range: skip what we already have.
             remaining = self._position
             while remaining:
-                chunk = response.read(min(remaining, CHUNK), decode_content=False)
+                chunk = response.read(min(remaining, CHUNK))
                 if not chunk:
                     break
                 remaining -= len(chunk)
@@ -108,7 +108,7 @@ class BlobReader(io.RawIOBase):
                 wanted = len(view)
                 if self._size is not None:  # one byte more than is left, to notice an excess
                     wanted = min(wanted, self._size - self._position + 1)
-                data = self._response.read(wanted, decode_content=False)
+                data = self._response.read(wanted)
             except Exception as err:  # OSError, a truncated body and friends
                 if isinstance(err, ResourceError):
                     raise

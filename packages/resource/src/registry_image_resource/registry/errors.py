@@ -50,7 +50,9 @@ def parse_error_body(body: bytes) -> tuple[str | None, str | None, str | None]:
     return (str(code) if code else None, "; ".join(messages) or None, detail_text)
 
 
-def _snippet(body: bytes) -> str:
+def body_snippet(body: bytes) -> str:
+    """The start of an answer's body for an error message: whitespace runs folded, at most 200
+    characters (then "...")."""
     text = body[: _SNIPPET * 4].decode("utf-8", "replace")
     text = " ".join(text.split())
     return text[:_SNIPPET] + ("..." if len(text) > _SNIPPET else "")
@@ -65,7 +67,7 @@ def registry_error(method: str, url: str, status: int, body: bytes) -> RegistryE
         if message:
             parts.append(message)
     elif body.strip():
-        parts.append(_snippet(body))
+        parts.append(body_snippet(body))
     text = ": ".join(parts)
     kind = NotFoundError if status == 404 else RegistryError
     return kind(text, status=status, code=code, detail=detail or message)

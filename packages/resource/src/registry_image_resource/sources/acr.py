@@ -25,6 +25,7 @@ from urllib.parse import urlencode
 from registry_image_resource.errors import AuthError, ResourceError
 from registry_image_resource.log import add_secrets, get_logger
 from registry_image_resource.protocol.models import Source
+from registry_image_resource.registry.errors import body_snippet
 from registry_image_resource.registry.reference import parse_repository
 
 if TYPE_CHECKING:
@@ -39,7 +40,6 @@ IMDS_TOKEN_URL = "http://169.254.169.254/metadata/identity/oauth2/token"  # noqa
 _PREFIX = "cannot authenticate with ACR"
 # Go's ``tenant=([^"&]+)`` (a query parameter in the realm), also accepting a quoted parameter.
 _TENANT = re.compile(r'tenant="?([^"&,]+)')
-_SNIPPET = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +149,7 @@ def _managed_identity_token(session: HTTP, cloud: Cloud, client_id: str, env: di
     except _Unreachable as err:
         raise AuthError(f"{_PREFIX}: {step}: GET {url}: {err}") from None
     if status != 200:
-        raise AuthError(f"{_PREFIX}: {step}: GET {url}: status {status}: {_snippet(body)}")
+        raise AuthError(f"{_PREFIX}: {step}: GET {url}: status {status}: {body_snippet(body)}")
     token = _json_field(body, "access_token")
     if not token:
         raise AuthError(f"{_PREFIX}: {step}: GET {url}: no access_token in the answer")
@@ -183,7 +183,9 @@ def _exchange(session: HTTP, host: str, tenant: str, aad_token: str, insecure: b
     except _Unreachable as err:
         raise AuthError(f"{_PREFIX}: {step}: POST {url}: {err}") from None
     if status != 200:
-        raise AuthError(f"{_PREFIX}: {step}: ACR token exchange returned status {status}: {_snippet(body)}")
+        raise AuthError(
+            f"{_PREFIX}: {step}: ACR token exchange returned status {status}: {body_snippet(body)}"
+        )
     try:
         document: Any = json.loads(body)
     except ValueError as err:
@@ -202,7 +204,3 @@ def _json_field(body: bytes, name: str) -> str:
         return ""
     value = document.get(name) if isinstance(document, dict) else None
     return value if isinstance(value, str) else ""
-
-
-def _snippet(body: bytes) -> str:
-    return " ".join(body[:_SNIPPET].decode("utf-8", "replace").split())

@@ -143,12 +143,9 @@ class Response:
         self.url = url
         self.data = b""
 
-    def read(self, amt: int | None = None, decode_content: bool = False) -> bytes:
-        """Up to ``amt`` bytes (all if None); a connection that ends early raises ``IncompleteRead``.
-
-        ``decode_content`` is accepted for the callers' sake: no ``Accept-Encoding`` is sent,
-        so bodies arrive as they are.
-        """
+    def read(self, amt: int | None = None) -> bytes:
+        """Up to ``amt`` bytes (all if None), as they arrived (no ``Accept-Encoding`` is sent); a
+        connection that ends early raises ``IncompleteRead``."""
         data = self._body.read(amt)
         if self._body.complete:
             self.release_conn()
