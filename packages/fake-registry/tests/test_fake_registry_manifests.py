@@ -279,3 +279,54 @@ def test_an_index_of_an_image_all_by_sha512_digests(fake_registry):
         assert (r.status_code, r.headers["Docker-Content-Digest"]) == (201, sha512(body))
     r = requests.get(f"{url}/v2/m/app/manifests/{sha512(index)}")
     assert (r.status_code, r.headers["Docker-Content-Digest"], r.content) == (200, sha512(index), index)
+
+
+@pytest.mark.parametrize("algorithm", ["sha256", "sha512"])
+def test_push_by_digest_with_tag_parameters_creates_each_tag(fake_registry, algorithm):
+    # the conformance suite's tag-param data: a sha512 manifest can be tagged no other way
+    image = build_image([{"a": b"1"}])
+    push_blobs(fake_registry, "m/app", image)
+    digest = f"{algorithm}:" + hashlib.new(algorithm, image.manifest).hexdigest()
+    r = requests.put(
+        f"{fake_registry.url}/v2/m/app/manifests/{digest}?tag=v1&tag=latest&tag=v1",
+        data=image.manifest,
+        headers={"Content-Type": OCI},
+    )
+    assert (r.status_code, r.headers["Docker-Content-Digest"]) == (201, digest)
+    assert r.raw.headers.getlist("OCI-Tag") == ["v1", "latest"]
+    tags = requests.get(f"{fake_registry.url}/v2/m/app/tags/list").json()
+    assert tags == {"name": "m/app", "tags": ["latest", "v1"]}
+    for method in ("GET", "HEAD"):
+        got = requests.request(method, f"{fake_registry.url}/v2/m/app/manifests/latest")
+        assert (got.status_code, got.headers["Docker-Content-Digest"]) == (200, digest)
+
+
+def test_push_by_tag_ignores_tag_parameters(fake_registry):
+    image = build_image([{"a": b"1"}])
+    push_blobs(fake_registry, "m/app", image)
+    r = requests.put(
+        f"{fake_registry.url}/v2/m/app/manifests/v1?tag=other",
+        data=image.manifest,
+        headers={"Content-Type": OCI},
+    )
+    assert r.status_code == 201
+    assert "OCI-Tag" not in r.headers
+    assert requests.get(f"{fake_registry.url}/v2/m/app/tags/list").json() == {"name": "m/app", "tags": ["v1"]}
+
+
+def test_invalid_tag_parameter_is_tag_invalid_and_stores_nothing(fake_registry):
+    image = build_image([{"a": b"1"}])
+    push_blobs(fake_registry, "m/app", image)
+    r = requests.put(
+        f"{fake_registry.url}/v2/m/app/manifests/{image.digest}?tag=ok&tag=-bad",
+        data=image.manifest,
+        headers={"Content-Type": OCI},
+    )
+    assert r.status_code == 400
+    assert r.json() == {
+        "errors": [
+            {"code": "TAG_INVALID", "message": "manifest tag did not match URI", "detail": {"Tag": "-bad"}}
+        ]
+    }
+    assert requests.head(f"{fake_registry.url}/v2/m/app/manifests/{image.digest}").status_code == 404
+    assert requests.get(f"{fake_registry.url}/v2/m/app/tags/list").json() == {"name": "m/app", "tags": None}

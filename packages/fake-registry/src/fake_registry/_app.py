@@ -239,12 +239,17 @@ class Registry:
         if unknown:
             errors = [RegistryError("MANIFEST_BLOB_UNKNOWN", d) for d in unknown]
             raise _MultiError(errors)
-        self.storage.put_manifest(name, parsed.record, body, None if ":" in ref else ref)
+        # A push by digest may name its tags as ``?tag=`` parameters (the spec's MAY, the only way to
+        # tag a manifest addressed by a digest other than sha256): each one is echoed in ``OCI-Tag``.
+        tags = list(dict.fromkeys(map(check_tag, req.params("tag")))) if ":" in ref else [ref]
+        self.storage.put_manifest(name, parsed.record, body, tags)
         headers = [
             ("Content-Length", "0"),
             ("Docker-Content-Digest", digest),
             ("Location", f"{req.base_url}/v2/{name}/manifests/{digest}"),
         ]
+        if ":" in ref:
+            headers.extend(("OCI-Tag", tag) for tag in tags)
         if parsed.record.subject:
             headers.append(("OCI-Subject", parsed.record.subject))
         return Response(201, headers)

@@ -228,7 +228,7 @@ class FakeRegistry:
             missing += [d for d in parsed.children if not self.storage.has_manifest(name, d)]
             if missing:
                 raise RegistryError("MANIFEST_BLOB_UNKNOWN", missing[0])
-        self.storage.put_manifest(name, parsed.record, body, check_tag(tag) if tag else None)
+        self.storage.put_manifest(name, parsed.record, body, [check_tag(tag)] if tag else [])
         return digest
 
     def push(self, repository: str, item: Image | Index, *tags: str) -> str:
@@ -316,7 +316,7 @@ class FakeRegistry:
     def tag(self, repository: str, reference: str, tag: str) -> str:
         """Point ``tag`` at the manifest ``reference`` (a tag or digest) refers to."""
         record = self.storage.resolve(check_name(repository), reference)
-        self.storage.put_manifest(repository, record, self.storage.manifest_body(record), check_tag(tag))
+        self.storage.put_manifest(repository, record, self.storage.manifest_body(record), [check_tag(tag)])
         return record.digest
 
     def delete_tag(self, repository: str, tag: str) -> None:

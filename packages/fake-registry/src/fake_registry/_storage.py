@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -425,13 +425,13 @@ class Storage:
 
     # -- manifests and tags --------------------------------------------------------------------
 
-    def put_manifest(self, name: str, record: ManifestRecord, body: bytes, tag: str | None) -> None:
+    def put_manifest(self, name: str, record: ManifestRecord, body: bytes, tags: Iterable[str] = ()) -> None:
         with self._lock:
             if record.digest not in self._blobs:
                 self._blobs[record.digest] = self._store_bytes(record.digest, body)
             repo = self._repo(name)
             repo.manifests[record.digest] = record
-            if tag is not None:
+            for tag in tags:
                 repo.tags[tag] = record.digest
             self._save(name)
 
