@@ -21,6 +21,8 @@ Where registry:2 lacks or differs (checked by ``test_known_difference``):
   anyway; the fake answers 416 as the spec requires.
 - unknown upload id: both 404, registry:2 with ``BLOB_UPLOAD_INVALID``, the fake with the spec's
   ``BLOB_UPLOAD_UNKNOWN``.
+- tags as ``?tag=`` parameters on a manifest push by digest: registry:2 ignores them (no
+  ``OCI-Tag``, no tag); the fake creates each tag and echoes it in ``OCI-Tag``.
 - repository names: an upper-case name never reaches registry:2's handlers (plain-text 404 from
   its router) and a 256-character name is a 500 ``UNKNOWN``; the fake answers ``NAME_INVALID``.
 """
@@ -423,6 +425,18 @@ def d_out_of_order_patch(t: Target, repo: str) -> tuple[int, Any]:
     return r.status_code, r.headers.get("Range")
 
 
+def d_tag_parameters(t: Target, repo: str) -> tuple[int, Any]:
+    for data in IMAGE.blobs().values():
+        upload(t, repo, data)
+    r = t.session.put(
+        f"{t.url}/v2/{repo}/manifests/{IMAGE.digest}?tag=a&tag=b",
+        data=IMAGE.manifest,
+        headers={"Content-Type": IMAGE.media_type},
+    )
+    tagged = t.session.head(f"{t.url}/v2/{repo}/manifests/b", headers={"Accept": IMAGE.media_type})
+    return r.status_code, (r.raw.headers.getlist("OCI-Tag"), tagged.status_code)
+
+
 def d_unknown_upload(t: Target, repo: str) -> tuple[int, Any]:
     r = t.session.get(f"{t.url}/v2/{repo}/blobs/uploads/00000000-0000-0000-0000-000000000000")
     return r.status_code, [e["code"] for e in r.json()["errors"]]
@@ -452,6 +466,7 @@ DIFFERENCES: dict[str, tuple[Callable[[Target, str], tuple[int, Any]], tuple[int
     "delete_tag": (d_delete_tag, (202, None), (400, ["DIGEST_INVALID"])),
     "unknown_media_type": (d_unknown_media_type, (201, None), (400, ["MANIFEST_INVALID"])),
     "out_of_order_patch": (d_out_of_order_patch, (416, "0-0"), (202, "0-2")),
+    "tag_parameters": (d_tag_parameters, (201, (["a", "b"], 200)), (201, ([], 404))),
     "unknown_upload": (d_unknown_upload, (404, ["BLOB_UPLOAD_UNKNOWN"]), (404, ["BLOB_UPLOAD_INVALID"])),
     "upper_case_name": (d_upper_case_name, (400, "NAME_INVALID"), (404, "404 page not found\n")),
     "long_name": (d_long_name, (400, "NAME_INVALID"), (500, "UNKNOWN")),
