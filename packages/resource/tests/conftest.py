@@ -1,7 +1,9 @@
 """Fixtures shared by the resource's unit tests.
 
 ``stub_server``: a tiny scripted HTTP server on loopback for tests that need exact control of
-answers (odd headers, resets, truncated bodies) rather than a whole registry.
+answers (odd headers, resets, truncated bodies) rather than a whole registry. ``hostile``: raw-socket
+servers (``hostile.py``) for answers no HTTP library would send; ``baseline_rss``: the peak RSS of
+an ordinary ``in``, which hostile tests compare a run's peak with.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+
+from packages.resource.tests.hostile import HostileServer, run_cli, serve_image
 
 
 @dataclass
@@ -233,3 +237,45 @@ def _serve(context: ssl.SSLContext | None) -> Iterator[StubServer]:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture
+def hostile(test_ca: object) -> Iterator[Callable[..., HostileServer]]:
+    """A factory of hostile servers (``tls=True`` for HTTPS with a certificate from ``test_ca``),
+    all stopped at teardown."""
+    servers: list[HostileServer] = []
+
+    def make(*, tls: bool = False) -> HostileServer:
+        context = None
+        if tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            test_ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)  # type: ignore[attr-defined]
+        server = HostileServer(context)
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def baseline_rss(tmp_path_factory: pytest.TempPathFactory) -> int:
+    """Peak RSS in bytes of an ``in`` of a one-layer image from a well-behaved server: what the
+    resource needs anyway, so that a hostile run's peak minus this is what the hostile answer cost."""
+    from fake_registry import File, build_image
+
+    image = build_image([{"a.txt": File(b"hello\n")}])
+    server = HostileServer()
+    try:
+        serve_image(server, "test/app", "latest", image)
+        dest = tmp_path_factory.mktemp("baseline")
+        run = run_cli(
+            "in",
+            [str(dest)],
+            {"source": {"repository": f"{server.host}/test/app"}, "version": {"digest": image.digest}},
+        )
+    finally:
+        server.close()
+    assert run.returncode == 0, run.stderr.decode()
+    return run.peak_rss
