@@ -3,10 +3,10 @@
 ``run`` owns the flow: resolve the repository (and the Docker Hub mirror, tried first and
 abandoned with a warning on any error), fetch the manifest by the version digest (verified), then
 write the asked format (``rootfs.py``, ``docker_archive.py``, ``layout.py``), compute the
-metadata, and only then write the version files ``tag``, ``digest`` and ``repository``, so a get
-that failed never leaves a result that looks complete. Submodules: ``downloads`` (the concurrent,
-verified blob pipeline), ``image`` (platform selection), ``progress``, ``files``, ``request``
-(the request and its params).
+metadata, and only then write the version files ``tag``, ``digest`` and ``repository``; a get
+that failed removes what it wrote, so DEST is left as it was. Submodules: ``downloads`` (the
+concurrent, verified blob pipeline), ``image`` (platform selection), ``progress``, ``files``,
+``request`` (the request and its params).
 This package must never write outside DEST nor log a credential.
 """
 
@@ -215,8 +215,12 @@ def run(request: InRequest, dest: Path) -> dict[str, Any]:
                 attempt, request, dest, origin=repo, platform=platform, want_image=want_image, keys=keys
             )
         except ResourceError as err:
-            # The mirror's errors are warnings (mirror_failed); the origin's end the get.
-            raise (err if attempt.is_mirror else err.wrap("download failed")) from None
+            # The mirror's errors are warnings (mirror_failed); the origin's end the get, and
+            # leave DEST as it was.
+            if attempt.is_mirror:
+                raise
+            _remove_new_outputs(dest, before)
+            raise err.wrap("download failed") from None
 
     def mirror_failed(attempt: Attempt, err: ResourceError | None) -> None:
         _log.warning("download from mirror %s failed: %s", attempt.repository.name, err)
