@@ -153,11 +153,13 @@ class Response:
 
     def read_bounded(self, limit: int) -> bytes:
         """The whole body if it has at most ``limit`` bytes; else ``RequestRefused``. An error
-        answer's body is cut at ``MAX_ERROR_BODY`` instead (the rest is never read)."""
+        answer's body is cut at ``MAX_ERROR_BODY`` instead (the rest is never read). An answer
+        without a body (to HEAD) is empty whatever its ``Content-Length`` says."""
         error = self.status >= 400
         cap = min(limit, MAX_ERROR_BODY) if error else limit
         length = self.headers.get("Content-Length", "")
-        if not error and length.isascii() and length.isdigit() and int(length) > cap:
+        declared = not self._body.complete and length.isascii() and length.isdigit()
+        if not error and declared and int(length) > cap:
             self.close()
             raise RequestRefused(f"the answer's body is larger than {_size(cap)}")
         parts: list[bytes] = []
