@@ -85,12 +85,23 @@ class Headers(Mapping[str, str]):
         return f"Headers({sorted(self._first)})"
 
 
+# h11's messages that say little to a user, in plainer words.
+_HEAD_TOO_LARGE = f"malformed HTTP response: the response head is larger than {MAX_HEAD >> 10} KiB"
+_PLAIN = {
+    "receive buffer too long": _HEAD_TOO_LARGE,
+    "received server _switch_upgrade event without a pending proposal": (
+        "unexpected 101 Switching Protocols answer"
+    ),
+    "only transfer-encoding": "malformed HTTP response: a transfer-encoding other than chunked",
+}
+
+
 def _remote(err: h11.RemoteProtocolError) -> ProtocolError:
     # h11's messages name the rule broken, then may quote the offending bytes: keep the rule only.
     rule = str(err).split(":", 1)[0].strip().lower() or "unparseable"
     if "peer closed" in rule:
         return ProtocolError("connection closed inside the response")
-    return ProtocolError(f"malformed HTTP response: {rule}")
+    return ProtocolError(_PLAIN.get(rule) or f"malformed HTTP response: {rule}")
 
 
 class Connection:
@@ -259,7 +270,7 @@ def _head_fields(event: h11.Response) -> list[tuple[str, str]]:
             framings |= 2
         fields.append((name.decode("latin-1"), value.decode("latin-1")))
     if size > MAX_HEAD:
-        raise ProtocolError("malformed HTTP response: the header fields are too long")
+        raise ProtocolError(_HEAD_TOO_LARGE)
     if framings == 3:
         raise ProtocolError("malformed HTTP response: both Content-Length and Transfer-Encoding")
     return fields
