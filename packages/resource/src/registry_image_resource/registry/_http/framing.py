@@ -209,7 +209,12 @@ class Connection:
         if timeout != self._timeout:
             self._timeout = timeout
             self.sock.settimeout(timeout)
-        data = self.sock.recv(RECV)
+        try:
+            data = self.sock.recv(RECV)
+        except TimeoutError:
+            if timeout < self.read_timeout:  # the deadline ran out, not one read's patience
+                raise DeadlineExceeded("the request took longer than its deadline") from None
+            raise
         if data:
             self._received = True
         else:
