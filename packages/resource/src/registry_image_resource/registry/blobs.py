@@ -130,8 +130,20 @@ class BlobReader(io.RawIOBase):
                     raise IntegrityError(f"blob {self._digest}: more bytes than the expected size {expected}")
                 if self._position == self._size:
                     # Verify now: readers that know the size (tar, gzip) may never ask for EOF.
+                    self._refuse_excess()
                     self._finish()
             return count
+
+    def _refuse_excess(self) -> None:
+        """A body that goes on past the size is an error, whether or not its excess arrived with
+        its last bytes: one read more tells (at once for a body of the declared length)."""
+        assert self._response is not None
+        try:
+            excess = self._response.read(1, decode_content=False)
+        except Exception:  # the connection broke after the blob's last byte: the blob is whole
+            return
+        if excess:
+            raise IntegrityError(f"blob {self._digest}: more bytes than the expected size {self._size}")
 
     def _finish(self) -> None:
         self._done = True
