@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+REPO = "test/app"
 MAX_HEAD = 65536
 MAX_BODY = 64 << 20  # read from a request (an upload), of which KEEP_BODY is kept
 KEEP_BODY = 8 << 20
