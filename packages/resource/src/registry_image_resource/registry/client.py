@@ -23,13 +23,14 @@ from registry_image_resource.log import get_logger
 from registry_image_resource.registry import retry
 from registry_image_resource.registry._http.connections import (
     HTTP,
+    MAX_ERROR_BODY,
     is_retryable_exception,
     is_transport_failure,
     same_origin,
 )
 from registry_image_resource.registry._http.transport import ConnectOptions, deferred_tls_context, new_http
 from registry_image_resource.registry.auth import Authenticator, parse_challenges, pick_challenge, scope_for
-from registry_image_resource.registry.digests import sha256_digest
+from registry_image_resource.registry.digests import is_digest, sha256_digest
 from registry_image_resource.registry.errors import describe_exception, registry_error
 from registry_image_resource.registry.mediatypes import ACCEPT, DOCKER_MANIFEST_V1_SIGNED, detect_media_type
 from registry_image_resource.registry.ping import ping
@@ -209,7 +210,7 @@ class RegistryClient:
             try:
                 response = self._http.request(method, url, headers=sent, body=data, stream=stream)
                 if stream and response.status not in ok:
-                    response.read()
+                    response.data = response.read_bounded(MAX_ERROR_BODY)  # for the error's message
             except Exception as err:
                 if not is_retryable_exception(err) and not is_transport_failure(err):
                     raise
@@ -261,8 +262,9 @@ class RegistryClient:
     def head_or_get_digest(self, ref: str) -> str | None:
         """The digest ``ref`` (tag or digest) resolves to, or None when the registry has no such manifest.
 
-        SPEC B.3.6: HEAD first; its ``Docker-Content-Digest`` is trusted only with ``Content-Type``
-        and ``Content-Length`` present (and equal to a requested digest); otherwise GET and hash.
+        SPEC B.3.6: HEAD first; its ``Docker-Content-Digest`` is trusted only when it is a valid
+        digest, with ``Content-Type`` and ``Content-Length`` present (and equal to a requested
+        digest); otherwise GET and hash.
         """
         url = self._url(f"manifests/{_quote_ref(ref)}")
         headers = {"Accept": ACCEPT}
@@ -276,6 +278,7 @@ class RegistryClient:
             digest = response.headers.get("Docker-Content-Digest")
             if (
                 digest
+                and is_digest(digest)  # a header that is no digest is as good as none
                 and response.headers.get("Content-Type")
                 and response.headers.get("Content-Length")
                 and (not _is_digest(ref) or digest == ref)
@@ -296,8 +299,9 @@ class RegistryClient:
         body = response.data
         content_type = response.headers.get("Content-Type")
         media_type = detect_media_type(body, content_type)
-        if media_type == DOCKER_MANIFEST_V1_SIGNED and response.headers.get("Docker-Content-Digest"):
-            digest = response.headers["Docker-Content-Digest"]
+        header = response.headers.get("Docker-Content-Digest", "")
+        if media_type == DOCKER_MANIFEST_V1_SIGNED and is_digest(header):
+            digest = header
         elif _is_digest(ref) and not ref.startswith("sha256:"):
             algorithm = ref.split(":", 1)[0]
             try:
