@@ -194,6 +194,18 @@ def _fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TEST", "true")
 
 
+@pytest.fixture(autouse=True)
+def _secrets_per_test() -> Iterator[None]:
+    """Secrets added at run time (bearer tokens of in-process tests) go into the log's one masking
+    set; each test starts from the set it found, so that one test's token masks nothing in another."""
+    from registry_image_resource.log import _STATE
+
+    saved = set(_STATE.secrets)
+    yield
+    _STATE.secrets.clear()
+    _STATE.secrets.update(saved)
+
+
 @pytest.fixture
 def stub_server() -> Iterator[StubServer]:
     yield from _serve(None)

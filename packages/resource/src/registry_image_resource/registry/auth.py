@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit
 
 from registry_image_resource.errors import AuthError, RegistryError, TransportError
+from registry_image_resource.log import add_secrets
 from registry_image_resource.registry import retry
 from registry_image_resource.registry._http.connections import is_retryable_exception, is_transport_failure
 from registry_image_resource.registry._http.transport import ConnectOptions
@@ -227,7 +228,9 @@ class Authenticator:
                 basic_header(options.username, options.password) if options.has_credentials else None
             )
         else:
-            self._header = "Bearer " + retry.call(lambda: self._fetch_token(challenge), self._policy)
+            token = retry.call(lambda: self._fetch_token(challenge), self._policy)
+            add_secrets([token])  # masked in every record and error from now on
+            self._header = "Bearer " + token
         self._generation += 1
 
     def _fetch_token(self, challenge: Challenge) -> str:
