@@ -221,6 +221,9 @@ def run(request: InRequest, dest: Path) -> dict[str, Any]:
                 raise
             _remove_new_outputs(dest, before)
             raise err.wrap("download failed") from None
+        except BaseException:  # a bug or an interrupt leaves DEST as it was too
+            _remove_new_outputs(dest, before)
+            raise
 
     def mirror_failed(attempt: Attempt, err: ResourceError | None) -> None:
         _log.warning("download from mirror %s failed: %s", attempt.repository.name, err)

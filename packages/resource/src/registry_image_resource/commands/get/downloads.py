@@ -23,7 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
-from registry_image_resource.errors import ResourceError, TransportError
+from registry_image_resource.errors import TransportError
 
 DEFAULT_CONCURRENCY = 4
 CHUNK = 1 << 20
@@ -122,7 +122,9 @@ class Download:
 
 
 def _reraise(error: BaseException) -> BaseException:
-    if isinstance(error, ResourceError | KeyboardInterrupt):
+    """A worker's error for the caller: an I/O failure as a ``TransportError``; anything else (a
+    bug) as it is, so that the CLI reports an internal error with its traceback."""
+    if not isinstance(error, OSError):
         return error
     return TransportError(f"{type(error).__name__}: {error}")
 
