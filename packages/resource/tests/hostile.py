@@ -129,7 +129,7 @@ def response(
         fields.append(("Content-Length", str(len(body))))
     head = f"HTTP/1.1 {status} {reason}".rstrip() + "\r\n"
     head += "".join(f"{name}: {value}\r\n" for name, value in fields)
-    return head.encode("latin-1") + b"\r\n" + body
+    return head.encode() + b"\r\n" + body
 
 
 def json_response(status: int, document: Any, headers: Iterable[tuple[str, str]] = ()) -> bytes:
@@ -467,12 +467,15 @@ def run_cli(
     *,
     env: Mapping[str, str] | None = None,
     timeout: float = 90.0,
+    code: str | None = None,
 ) -> Run:
     """``python -m registry_image_resource command args`` with ``request`` on stdin; its peak RSS
-    from ``wait4``. A run past ``timeout`` is killed and fails the test."""
+    from ``wait4``. A run past ``timeout`` is killed and fails the test. ``code`` runs instead of
+    the module (``python -c code command args``), to break the resource on purpose."""
     start = time.monotonic()
+    program = ["-c", code] if code is not None else ["-m", "registry_image_resource"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "registry_image_resource", command, *args],
+        [sys.executable, *program, command, *args],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -226,3 +226,21 @@ def test_a_config_larger_than_its_descriptor_is_refused(
         f"more bytes than the expected size {len(IMAGE.config)}",
     )
     assert list((tmp_path / "dest").iterdir()) == []
+
+
+def test_an_endless_error_body_of_a_blob_is_read_for_its_message_only(
+    hostile: Callable[..., HostileServer], tmp_path: Path, baseline_rss: int
+) -> None:
+    """A blob is streamed, so its error answer was read whole, without bound, and its message lost."""
+    server = hostile()
+    serve_image(server, REPO, "latest", IMAGE)
+    blob = re.escape(f"/v2/{REPO}/blobs/{LAYER.digest}")
+    server.on("GET", blob, Stream(b"HTTP/1.1 403 Forbidden\r\n\r\n", b"denied " * 9362, 256 * MIB))
+    run = get_into(server, tmp_path / "dest")
+    url = f"http://{server.host}/v2/{REPO}/blobs/{LAYER.digest}"
+    assert_failed(
+        run, f"ERROR download failed: write rootfs: GET {url}: 403 Forbidden: {('denied ' * 29)[:200]}..."
+    )
+    assert run.seconds < 10
+    assert run.peak_rss - baseline_rss < 64 * MIB
+    assert list((tmp_path / "dest").iterdir()) == []
