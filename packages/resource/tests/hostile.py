@@ -399,11 +399,11 @@ class _Reader:
             length = int(fields["content-length"])
             if length > MAX_BODY:
                 raise ValueError("body too large")
-            kept = []
+            kept: list[bytes] = []
             left = length
             while left:
                 piece = self._exactly(min(left, 1 << 20))
-                if sum(map(len, kept)) < KEEP_BODY:
+                if length - left < KEEP_BODY:
                     kept.append(piece)
                 left -= len(piece)
             body = b"".join(kept)
