@@ -129,7 +129,7 @@ def response(
         fields.append(("Content-Length", str(len(body))))
     head = f"HTTP/1.1 {status} {reason}".rstrip() + "\r\n"
     head += "".join(f"{name}: {value}\r\n" for name, value in fields)
-    return head.encode() + b"\r\n" + body
+    return head.encode("latin-1") + b"\r\n" + body
 
 
 def json_response(status: int, document: Any, headers: Iterable[tuple[str, str]] = ()) -> bytes:
