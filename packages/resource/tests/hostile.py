@@ -486,8 +486,8 @@ def run_cli(
     assert process.stderr is not None
     outputs: dict[str, bytes] = {}
     readers = [
-        threading.Thread(target=lambda: outputs.__setitem__("out", process.stdout.read())),  # type: ignore[union-attr]
-        threading.Thread(target=lambda: outputs.__setitem__("err", process.stderr.read())),  # type: ignore[union-attr]
+        threading.Thread(target=lambda: outputs.__setitem__("out", process.stdout.read()), daemon=True),  # type: ignore[union-attr]
+        threading.Thread(target=lambda: outputs.__setitem__("err", process.stderr.read()), daemon=True),  # type: ignore[union-attr]
     ]
     for reader in readers:
         reader.start()
@@ -497,20 +497,23 @@ def run_cli(
     except BrokenPipeError:
         pass
     deadline = start + timeout
-    while True:
-        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.monotonic() > deadline:
-            process.kill()
-            os.wait4(process.pid, 0)
-            process.returncode = -9
-            for reader in readers:
-                reader.join(timeout=10)
-            process.stdout.close()
-            process.stderr.close()
-            raise AssertionError(f"{command} did not finish within {timeout} s")
-        time.sleep(0.005)
+    try:
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{command} did not finish within {timeout} s")
+            time.sleep(0.005)
+    except BaseException:  # the timeout above, or pytest-timeout's: never leave the child behind
+        process.kill()
+        os.wait4(process.pid, 0)
+        process.returncode = -9
+        for reader in readers:
+            reader.join(timeout=10)
+        process.stdout.close()
+        process.stderr.close()
+        raise
     seconds = time.monotonic() - start
     process.returncode = os.waitstatus_to_exitcode(status)
     for reader in readers:
