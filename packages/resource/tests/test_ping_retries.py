@@ -83,3 +83,25 @@ def test_a_fault_on_the_first_ping_is_retried(
     assert "; retrying in " in warning
     pings = [r for r in fake_registry.requests.find("GET", "/v2/") if r.path == "/v2/"]
     assert len(pings) >= 2
+
+
+def test_a_probe_that_crashes_is_raised_not_waited_for(fake_registry, monkeypatch) -> None:
+    """A bug inside a probe's thread (here a ``KeyError``) reaches the caller as that exception,
+    the internal error it is, instead of leaving it waiting forever for the probe's answer."""
+    from registry_image_resource.registry import ping as ping_module
+    from registry_image_resource.registry._http.transport import (
+        ConnectOptions,
+        deferred_tls_context,
+        new_http,
+    )
+    from registry_image_resource.registry.retry import RetryPolicy
+
+    def crash(http: object, registry: str, scheme: str) -> None:
+        raise KeyError(f"bug in the {scheme} probe")
+
+    monkeypatch.setattr(ping_module, "_probe", crash)
+    options = ConnectOptions()
+    http = new_http(deferred_tls_context(options), registry=fake_registry.host, insecure=False)
+    with pytest.raises(KeyError) as caught:
+        ping_module.ping(http, fake_registry.host, options, RetryPolicy())
+    assert caught.value.args == ("bug in the https probe",)

@@ -139,7 +139,7 @@ class BlobReader(io.RawIOBase):
         its last bytes: one read more tells (at once for a body of the declared length)."""
         assert self._response is not None
         try:
-            excess = self._response.read(1, decode_content=False)
+            excess = self._response.read(1)
         except Exception:  # the connection broke after the blob's last byte: the blob is whole
             return
         if excess:

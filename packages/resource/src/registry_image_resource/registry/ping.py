@@ -32,6 +32,7 @@ class _Probe(NamedTuple):
     transient: Retryable | None = None
     answered: bool = False  # an HTTP status came back (the failure is the registry's own answer)
     not_tls: bool = False  # the HTTPS probe met a server that does not speak TLS at all
+    crash: BaseException | None = None  # a bug in the probe, raised again in the waiting thread
 
 
 def _probe(http: HTTP, registry: str, scheme: str) -> _Probe:
@@ -71,7 +72,12 @@ def _race(http: HTTP, registry: str) -> list[_Probe]:
     ready = threading.Condition()
 
     def run(scheme: str) -> None:
-        probe = _probe(http, registry, scheme)
+        # Whatever happens, the waiting thread hears of it: a probe that died silently would
+        # leave it waiting forever.
+        try:
+            probe = _probe(http, registry, scheme)
+        except BaseException as err:
+            probe = _Probe(scheme, None, crash=err)
         with ready:
             arrived.append(probe)
             ready.notify()
@@ -80,7 +86,10 @@ def _race(http: HTTP, registry: str) -> list[_Probe]:
         with ready:
             if not ready.wait_for(lambda: bool(arrived), timeout):
                 return None
-            return arrived.pop(0)
+            probe = arrived.pop(0)
+        if probe.crash is not None:
+            raise probe.crash
+        return probe
 
     def start(scheme: str) -> None:
         threading.Thread(target=run, args=(scheme,), daemon=True).start()
