@@ -27,6 +27,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.installed import write_bytecode
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -391,6 +393,7 @@ def main() -> int:
     parser.add_argument("--only", default="", help="comma-separated: " + ",".join(b.name for b in BENCHES))
     parser.add_argument("--json", type=Path, default=None, help="also write the JSON result to this file")
     args = parser.parse_args()
+    write_bytecode()
     wanted = {name.strip() for name in args.only.split(",") if name.strip()}
     unknown = wanted - {b.name for b in BENCHES}
     if unknown:

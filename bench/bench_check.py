@@ -34,6 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.installed import write_bytecode  # noqa: E402
 from fake_registry import build_image  # noqa: E402
 from integration.servers import start_registry  # noqa: E402
 from registry_image_resource.commands import check  # noqa: E402
@@ -215,9 +216,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--tags", type=int, default=300)
     args = parser.parse_args()
+    write_bytecode()
     os.environ.pop("TEST", None)
-    # As installed (pip compiles), not as a checkout under PYTHONDONTWRITEBYTECODE would run.
-    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     import compileall
 
     import registry_image_resource

@@ -31,6 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.installed import write_bytecode  # noqa: E402
 from fake_registry import build_image  # noqa: E402
 from integration.servers import find_tool, start_registry  # noqa: E402
 from registry_image_resource.commands import check  # noqa: E402
@@ -160,6 +161,7 @@ def main() -> int:
     parser.add_argument("--many", type=int, default=10000)
     parser.add_argument("--many-semver", type=int, default=200)
     args = parser.parse_args()
+    write_bytecode()
     os.environ.pop("TEST", None)
     with (
         tempfile.TemporaryDirectory(prefix="bench-check-floor-") as tmp,

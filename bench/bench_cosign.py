@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 
+from bench.installed import write_bytecode  # noqa: E402
 from fake_registry import build_image  # noqa: E402
 from integration.servers import start_registry  # noqa: E402
 from registry_image_resource.commands import check  # noqa: E402
@@ -84,6 +85,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--tags", type=int, default=300)
     args = parser.parse_args()
+    write_bytecode()
     os.environ.pop("TEST", None)
     key = ec.generate_private_key(ec.SECP256R1())
     signer = PrivateKey.of(key)

@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402
 
+from bench.installed import write_bytecode  # noqa: E402
 from integration.servers import RegistryOptions, RegistryServer, start_registry  # noqa: E402
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -306,6 +307,7 @@ def main() -> None:
     parser.add_argument("--zstd", action="store_true", help="also the zstd image against skopeo copy")
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
+    write_bytecode()
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-get-"))
     workdir.mkdir(parents=True, exist_ok=True)

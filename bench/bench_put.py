@@ -27,6 +27,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.installed import write_bytecode  # noqa: E402
 from integration.servers import RegistryOptions, find_tool, start_registry  # noqa: E402
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -112,6 +113,7 @@ def main() -> int:
     parser.add_argument("--layer-mib", type=int, default=64)
     parser.add_argument("--json", action="store_true", help="print the result as JSON only")
     args = parser.parse_args()
+    write_bytecode()
 
     skopeo = find_tool("skopeo")
     with tempfile.TemporaryDirectory(prefix="bench-put-") as tmp:

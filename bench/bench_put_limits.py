@@ -33,6 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.installed import write_bytecode  # noqa: E402
 from integration.servers import RegistryOptions, find_tool, start_registry  # noqa: E402
 
 MIB = 1 << 20
@@ -165,6 +166,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print the result as JSON only")
     parser.add_argument("--write", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    write_bytecode()
     if args.write is not None:
         write_docker_save(args.write, args.text_layers, args.text_mib, args.files)
         return 0

@@ -51,6 +51,7 @@ from bench.bench_get import (  # noqa: E402
     upload,
     write_layer,
 )
+from bench.installed import write_bytecode  # noqa: E402
 from integration.servers import RegistryOptions, RegistryServer, start_registry  # noqa: E402
 
 # The limit of scenario 2: fetch each blob in turn and gunzip it with isal as it arrives.
@@ -174,6 +175,7 @@ def main() -> None:
     parser.add_argument("--tmpfs", type=Path, default=Path("/dev/shm"))
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
+    write_bytecode()
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-unpack-"))
     workdir.mkdir(parents=True, exist_ok=True)
