@@ -65,6 +65,18 @@ def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry
 
 
 @pytest.fixture(scope="session")
+def bearer_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
+    """A plain-HTTP registry with token auth for one generated user, its token server on loopback
+    (``integration.token_server``: the user gets what they ask for, anonymous requests nothing)."""
+    options = RegistryOptions(users={f"user-{secrets.token_hex(3)}": random_password()}, auth="bearer")
+    with (
+        available("bearer registry"),
+        start_registry(tmp_path_factory.mktemp("bearer-registry"), options) as server,
+    ):
+        yield server
+
+
+@pytest.fixture(scope="session")
 def tls_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
     """An HTTPS registry, certificate for 127.0.0.1, ::1 and localhost from a generated CA."""
     options = RegistryOptions(tls_hosts=DEFAULT_TLS_HOSTS)

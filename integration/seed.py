@@ -23,8 +23,7 @@ def _session(registry: RegistryServer) -> requests.Session:
     session = requests.Session()
     session.trust_env = False
     session.verify = registry.verify
-    if registry.auth is not None:
-        session.auth = registry.auth
+    session.auth = registry.request_auth
     return session
 
 

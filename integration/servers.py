@@ -2,8 +2,9 @@
 
 Owns starting and stopping them: a ``registry:2`` container through testcontainers when a Docker
 engine is reachable, else the Debian ``docker-registry`` binary as a loopback process with a
-generated config (in-memory storage, optional bcrypt htpasswd auth, optional TLS from a generated
-CA); ``python -m moto.server`` for ECR/STS. Everything started here is stopped here, by PID or
+generated config (in-memory storage, optional bcrypt htpasswd auth or token auth with the token
+server of ``integration.token_server``, optional TLS from a generated CA); ``python -m moto.server``
+for ECR/STS. Everything started here is stopped here, by PID or
 container id, including when a test fails.
 
 It must never bind anything but loopback, never use a fixed port, and never leave a process or a
@@ -25,11 +26,13 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import bcrypt
 import requests
 import trustme
+
+from integration.token_server import BearerAuth, TokenServer, serve_tokens
 
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
@@ -61,6 +64,7 @@ class RegistryServer:
     ca_pem: str | None = None
     ca_file: Path | None = None
     backend: str = "binary"
+    token_realm: str | None = None
 
     @property
     def tls(self) -> bool:
@@ -72,6 +76,14 @@ class RegistryServer:
         if self.username is None or self.password is None:
             return None
         return (self.username, self.password)
+
+    @property
+    def request_auth(self) -> requests.auth.AuthBase | tuple[str, str] | None:
+        """The ``auth=`` argument for requests: Basic credentials, or with token auth a
+        ``BearerAuth`` that gets a token from the realm with them."""
+        if self.token_realm is not None:
+            return BearerAuth(self.username, self.password)
+        return self.auth
 
     @property
     def verify(self) -> str | bool:
@@ -98,7 +110,10 @@ class RegistryServer:
 class RegistryOptions:
     """What variant of registry to start.
 
-    ``users`` maps user name to password (bcrypt htpasswd auth when not empty). ``tls_hosts``
+    ``users`` maps user name to password: with ``auth="basic"`` bcrypt htpasswd auth when not
+    empty; with ``auth="bearer"`` distribution's token auth, its tokens from a token server of
+    ``integration.token_server`` for those users, on loopback for as long as the registry runs
+    (the registry itself never calls it: it checks the tokens' signatures). ``tls_hosts``
     turns TLS on with a server certificate for those names (IP addresses or DNS names) signed by
     ``ca`` (a fresh CA when None). ``client_ca`` makes the registry require client certificates
     signed by that CA (mTLS). ``storage_dir`` switches from in-memory to filesystem storage.
@@ -110,6 +125,7 @@ class RegistryOptions:
     client_ca: trustme.CA | None = None
     storage_dir: Path | None = None
     realm: str = "test-registry"
+    auth: Literal["basic", "bearer"] = "basic"
 
 
 DEFAULT_TLS_HOSTS = ("127.0.0.1", "::1", "localhost")
@@ -153,8 +169,12 @@ def registry_config(
     client_ca: bool,
     storage_dir: str | None,
     realm: str,
+    tokens: TokenServer | None = None,
 ) -> str:
-    """The distribution registry config.yml; paths are as the registry process sees them."""
+    """The distribution registry config.yml; paths are as the registry process sees them.
+
+    ``tokens`` switches from htpasswd to token auth (its certificate in ``token-signer.crt``).
+    """
     lines = [
         "version: 0.1",
         "log:",
@@ -186,7 +206,16 @@ def registry_config(
         ]
         if client_ca:
             lines += ["    clientcas:", f"      - {yaml_quote(config_dir + '/client-ca.crt')}"]
-    if users:
+    if tokens is not None:
+        lines += [
+            "auth:",
+            "  token:",
+            f"    realm: {yaml_quote(tokens.realm)}",
+            f"    service: {yaml_quote(tokens.service)}",
+            f"    issuer: {yaml_quote(tokens.issuer)}",
+            f"    rootcertbundle: {yaml_quote(config_dir + '/token-signer.crt')}",
+        ]
+    elif users:
         lines += [
             "auth:",
             "  htpasswd:",
@@ -205,11 +234,16 @@ class PreparedConfig:
     ca_file: Path | None
 
 
-def prepare_files(workdir: Path, options: RegistryOptions) -> PreparedConfig:
-    """Write htpasswd, certificates and the CA file; config.yml is written by the starter."""
+def prepare_files(
+    workdir: Path, options: RegistryOptions, tokens: TokenServer | None = None
+) -> PreparedConfig:
+    """Write htpasswd or the token signer's certificate, TLS certificates and the CA file;
+    config.yml is written by the starter."""
     config_dir = workdir / "config"
     config_dir.mkdir(parents=True)
-    if options.users:
+    if tokens is not None:
+        (config_dir / "token-signer.crt").write_bytes(tokens.certificate_pem)
+    elif options.users:
         write_htpasswd(config_dir / "htpasswd", options.users)
     ca_pem: str | None = None
     ca_file: Path | None = None
@@ -435,7 +469,9 @@ def registry_backend() -> str:
     return "docker" if docker_reachable() else "binary"
 
 
-def server_for(host: str, options: RegistryOptions, prepared: PreparedConfig, backend: str) -> RegistryServer:
+def server_for(
+    host: str, options: RegistryOptions, prepared: PreparedConfig, backend: str, tokens: TokenServer | None
+) -> RegistryServer:
     scheme = "https" if options.tls_hosts else "http"
     users = list(options.users.items())
     username, password = users[0] if users else (None, None)
@@ -447,6 +483,7 @@ def server_for(host: str, options: RegistryOptions, prepared: PreparedConfig, ba
         ca_pem=prepared.ca_pem,
         ca_file=prepared.ca_file,
         backend=backend,
+        token_realm=tokens.realm if tokens is not None else None,
     )
 
 
@@ -461,14 +498,16 @@ def readiness_client_cert(workdir: Path, options: RegistryOptions) -> tuple[str,
 
 
 @contextlib.contextmanager
-def binary_registry(workdir: Path, options: RegistryOptions) -> Iterator[RegistryServer]:
+def binary_registry(
+    workdir: Path, options: RegistryOptions, tokens: TokenServer | None = None
+) -> Iterator[RegistryServer]:
     """The Debian ``docker-registry`` on a free loopback port."""
     binary = shutil.which("docker-registry") or (REGISTRY_BINARY if Path(REGISTRY_BINARY).exists() else None)
     if binary is None:
         raise ServerUnavailable(
             "docker-registry binary not found (apt-get install docker-registry) and no Docker engine reachable"
         )
-    prepared = prepare_files(workdir, options)
+    prepared = prepare_files(workdir, options, tokens)
     config = prepared.config_dir / "config.yml"
     scheme = "https" if options.tls_hosts else "http"
 
@@ -482,6 +521,7 @@ def binary_registry(workdir: Path, options: RegistryOptions) -> Iterator[Registr
                 client_ca=options.client_ca is not None,
                 storage_dir=str(options.storage_dir) if options.storage_dir is not None else None,
                 realm=options.realm,
+                tokens=tokens,
             )
         )
 
@@ -498,11 +538,13 @@ def binary_registry(workdir: Path, options: RegistryOptions) -> Iterator[Registr
         prepare=write_config,
         cert=readiness_client_cert(workdir, options),
     ) as (_proc, port):
-        yield server_for(f"127.0.0.1:{port}", options, prepared, "binary")
+        yield server_for(f"127.0.0.1:{port}", options, prepared, "binary", tokens)
 
 
 @contextlib.contextmanager
-def container_registry(workdir: Path, options: RegistryOptions) -> Iterator[RegistryServer]:
+def container_registry(
+    workdir: Path, options: RegistryOptions, tokens: TokenServer | None = None
+) -> Iterator[RegistryServer]:
     """``registry:2`` (or ``REGISTRY_IMAGE``) through testcontainers, config bind-mounted."""
     if not docker_reachable():
         raise ServerUnavailable("REGISTRY_BACKEND=docker but no Docker engine answers (DOCKER_HOST)")
@@ -512,7 +554,7 @@ def container_registry(workdir: Path, options: RegistryOptions) -> Iterator[Regi
     except ImportError as exc:
         raise ServerUnavailable(f"testcontainers not importable: {exc}") from exc
     image = os.environ.get("REGISTRY_IMAGE", "registry:2")
-    prepared = prepare_files(workdir, options)
+    prepared = prepare_files(workdir, options, tokens)
     inner = "/etc/docker/registry"
     # An engine without the default bridge (CI's: dockerd --bridge=none) cannot publish ports:
     # the registry then shares the host's network and listens on a free loopback port itself.
@@ -527,6 +569,7 @@ def container_registry(workdir: Path, options: RegistryOptions) -> Iterator[Regi
             client_ca=options.client_ca is not None,
             storage_dir="/var/lib/registry" if options.storage_dir is not None else None,
             realm=options.realm,
+            tokens=tokens,
         )
     )
     for path in prepared.config_dir.iterdir():
@@ -549,7 +592,7 @@ def container_registry(workdir: Path, options: RegistryOptions) -> Iterator[Regi
             host_ip = container.get_container_host_ip()
             port = int(container.get_exposed_port(CONTAINER_PORT))
             host = f"{host_ip}:{port}" if ":" not in host_ip else f"[{host_ip}]:{port}"
-        server = server_for(host, options, prepared, "docker")
+        server = server_for(host, options, prepared, "docker", tokens)
 
         def stopped() -> str | None:
             container.reload()
@@ -571,15 +614,23 @@ def container_registry(workdir: Path, options: RegistryOptions) -> Iterator[Regi
 
 @contextlib.contextmanager
 def start_registry(workdir: Path, options: RegistryOptions | None = None) -> Iterator[RegistryServer]:
-    """A registry variant, in Docker or as a local process (see ``registry_backend``)."""
+    """A registry variant, in Docker or as a local process (see ``registry_backend``), with its
+    token server when ``options.auth`` is ``"bearer"``."""
     options = options if options is not None else RegistryOptions()
+    if options.auth == "bearer" and not options.users:
+        raise ValueError("auth='bearer' needs users (a token server for nobody grants nothing)")
     workdir.mkdir(parents=True, exist_ok=True)
-    if registry_backend() == "docker":
-        with container_registry(workdir, options) as server:
-            yield server
-    else:
-        with binary_registry(workdir, options) as server:
-            yield server
+    with contextlib.ExitStack() as stack:
+        tokens = (
+            stack.enter_context(serve_tokens(options.users, options.realm))
+            if options.auth == "bearer"
+            else None
+        )
+        if registry_backend() == "docker":
+            server = stack.enter_context(container_registry(workdir, options, tokens))
+        else:
+            server = stack.enter_context(binary_registry(workdir, options, tokens))
+        yield server
 
 
 # --- moto --------------------------------------------------------------------------------------
