@@ -1,7 +1,7 @@
 """The Docker CLI against the fake registry, side by side with registry:2.
 
-Each test does the same thing against a fake registry and a registry:2 (the ``registry`` and
-``auth_registry`` fixtures) and compares what Docker reports: pushed digests and manifests,
+Each test does the same thing against a fake registry and a registry:2 (the ``registry``,
+``auth_registry`` and ``bearer_registry`` fixtures, the last with token auth) and compares what Docker reports: pushed digests and manifests,
 pulled repo digests and image ids, ``docker manifest inspect --insecure`` output (the CLI's own
 registry client, which tries HTTPS first and falls back to plain HTTP only when the answer to its
 ClientHello starts with ``HTTP/``), ``docker manifest create/push``, and ``docker login`` with
@@ -37,6 +37,7 @@ from fake_registry import (
 )
 from integration.servers import RegistryServer
 from integration.test_container import docker  # noqa: F401 (a fixture)
+from integration.token_server import BearerAuth
 
 pytestmark = [pytest.mark.docker]
 
@@ -120,7 +121,9 @@ def unique(name: str) -> str:
     return f"docker-cli/{name}-{secrets.token_hex(3)}"
 
 
-def manifest_bytes(url: str, repository: str, reference: str, auth: tuple[str, str] | None = None) -> bytes:
+def manifest_bytes(
+    url: str, repository: str, reference: str, auth: requests.auth.AuthBase | tuple[str, str] | None = None
+) -> bytes:
     accept = ", ".join(
         [
             "application/vnd.docker.distribution.manifest.v2+json",
@@ -228,17 +231,56 @@ def test_login_with_basic_auth_as_with_registry2(
     assert results[0] == results[1] == (0, "Login Succeeded", 1)
 
 
-def test_login_then_push_and_pull_with_bearer_tokens(
-    cli: Docker, loaded: str, fake_registry_factory: FakeRegistryFactory
+def test_bearer_login_push_pull_and_anonymous_refusals_as_with_registry2(
+    cli: Docker, loaded: str, fake_registry_factory: FakeRegistryFactory, bearer_registry: RegistryServer
 ) -> None:
-    fake = fake_registry_factory(users={"ci": "s3cret"}, auth="bearer")
-    assert cli.login(fake.host, "ci", "wrong").returncode == 1
-    good = cli.login(fake.host, "ci", "s3cret")
-    assert (good.returncode, good.stdout.strip().splitlines()[-1]) == (0, "Login Succeeded")
-    ref = f"{fake.host}/{unique('bearer')}:1.0"
-    cli.tag(loaded, ref)
-    digest = cli.push(ref)
-    cli.run("image", "rm", ref)
-    cli.pull(ref)
-    assert cli.inspect(ref, "{{json .RepoDigests}}") == json.dumps([f"{ref.rsplit(':', 1)[0]}@{digest}"])
+    user, password = bearer_registry.username, bearer_registry.password
+    assert user is not None
+    assert password is not None
+    fake = fake_registry_factory(users={user: password}, auth="bearer")
+    repo = unique("bearer")
+    seen = []
+    for host in (fake.host, bearer_registry.host):
+        ref = f"{host}/{repo}:1.0"
+        cli.tag(loaded, ref)
+        anonymous_push = cli.run("push", ref, check=False)
+        bad = cli.login(host, user, "wrong")
+        good = cli.login(host, user, password)
+        digest = cli.push(ref)
+        cli.run("image", "rm", ref)
+        cli.pull(ref)
+        repo_digests = json.loads(cli.inspect(ref, "{{json .RepoDigests}}"))
+        cli.run("logout", host)
+        anonymous_pull = cli.run("pull", ref, check=False)
+        seen.append(
+            [
+                (anonymous_push.returncode, anonymous_push.stderr.strip()),
+                (bad.returncode, bad.stderr.strip().replace(host, "HOST")),
+                (good.returncode, good.stdout.strip().splitlines()[-1]),
+                digest,
+                [d.replace(host, "HOST") for d in repo_digests if d.startswith(host)],
+                (anonymous_pull.returncode, anonymous_pull.stderr.strip().replace(host, "HOST")),
+            ]
+        )
+    assert seen[0] == seen[1]
+    digest = seen[0][3]
+    assert seen[0] == [
+        (1, "denied: requested access to the resource is denied"),
+        (
+            1,
+            'Error response from daemon: Get "http://HOST/v2/": unauthorized: incorrect username or password',
+        ),
+        (0, "Login Succeeded"),
+        digest,
+        [f"HOST/{repo}@{digest}"],
+        (
+            1,
+            f"Error response from daemon: pull access denied for HOST/{repo}, repository does not exist or "
+            "may require 'docker login': denied: requested access to the resource is denied",
+        ),
+    ]
+    credentials = BearerAuth(user, password)
+    assert manifest_bytes(fake.url, repo, "1.0", credentials) == manifest_bytes(
+        bearer_registry.url, repo, "1.0", credentials
+    )
     assert [r.status for r in fake.requests.find("GET", "^/token$")][-1] == 200
