@@ -2,8 +2,8 @@
 
 The same pulls, pushes and logins against a fake registry and a registry:2 (``registry``,
 ``auth_registry``), comparing what podman reports: the pulled image's digest, the digest and
-manifest of a push, and ``podman login`` with Basic auth (and Bearer, fake only). podman runs
-rootful with a private store per test (``--root``/``--runroot`` under ``tmp_path``, the ``vfs``
+manifest of a push, and ``podman login`` with Basic auth and with Bearer (``bearer_registry``:
+registry:2 with token auth). podman runs rootful with a private store per test (``--root``/``--runroot`` under ``tmp_path``, the ``vfs``
 driver, so no kernel overlay or systemd is needed) and ``--tls-verify=false`` for the plain-HTTP
 loopback registries. Without podman on PATH the test skips, or fails with REQUIRE_REAL_SERVERS=1.
 """
@@ -14,7 +14,7 @@ import secrets
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +22,7 @@ import requests
 
 from fake_registry import FakeRegistry, FakeRegistryFactory, ImageConfig, build_image, upload
 from integration.servers import RegistryServer, run_tool
+from integration.token_server import BearerAuth
 
 IMAGE = build_image(
     [{"etc/motd": b"hello from podman\n"}, {"data.bin": bytes(range(256)) * 16}],
@@ -69,21 +70,36 @@ class Podman:
 
 
 @pytest.fixture
-def podman(tmp_path: Path) -> Iterator[Podman]:
+def new_podman(tmp_path: Path) -> Iterator[Callable[[], Podman]]:
+    """Make podmans with stores of their own (one store remembers where it saw each blob, and a
+    push then reuses blobs across registries)."""
     run_tool("podman", "--version")  # skip (or fail in CI) without podman
-    runroot = Path(tempfile.mkdtemp(prefix="podman-", dir="/tmp"))  # podman wants at most 50 characters
+    runroots: list[Path] = []
+
+    def make() -> Podman:
+        runroots.append(Path(tempfile.mkdtemp(prefix="podman-", dir="/tmp")))  # at most 50 characters
+        return Podman(tmp_path / f"podman-{len(runroots)}", runroots[-1])
+
     try:
-        yield Podman(tmp_path / "podman", runroot)
+        yield make
     finally:
-        shutil.rmtree(runroot, ignore_errors=True)
+        for runroot in runroots:
+            shutil.rmtree(runroot, ignore_errors=True)
+
+
+@pytest.fixture
+def podman(new_podman: Callable[[], Podman]) -> Podman:
+    return new_podman()
 
 
 def unique(name: str) -> str:
     return f"podman/{name}-{secrets.token_hex(3)}"
 
 
-def manifest(url: str, repository: str, reference: str) -> bytes:
-    r = requests.get(f"{url}/v2/{repository}/manifests/{reference}", headers={"Accept": OCI_MANIFEST})
+def manifest(url: str, repository: str, reference: str, auth: requests.auth.AuthBase | None = None) -> bytes:
+    r = requests.get(
+        f"{url}/v2/{repository}/manifests/{reference}", headers={"Accept": OCI_MANIFEST}, auth=auth
+    )
     assert r.status_code == 200, r.text
     return r.content
 
@@ -134,14 +150,66 @@ def test_login_with_basic_auth_as_with_registry2(
     assert results[0] == results[1] == (0, "Login Succeeded!", 125)
 
 
-def test_login_and_pull_with_bearer_tokens(
-    podman: Podman, fake_registry_factory: FakeRegistryFactory
+def test_bearer_login_pull_push_and_anonymous_refusals_as_with_registry2(
+    new_podman: Callable[[], Podman],
+    fake_registry_factory: FakeRegistryFactory,
+    bearer_registry: RegistryServer,
+    tmp_path: Path,
 ) -> None:
-    fake = fake_registry_factory(users={"ci": "s3cret"}, auth="bearer")
-    repo = unique("bearer")
+    user, password = bearer_registry.username, bearer_registry.password
+    assert user is not None
+    assert password is not None
+    fake = fake_registry_factory(users={user: password}, auth="bearer")
+    repo, copy = unique("bearer"), unique("bearer-copy")
     fake.push(repo, IMAGE, "1.0")
-    assert podman.login(fake.host, "ci", "wrong").returncode == 125
-    good = podman.login(fake.host, "ci", "s3cret")
-    assert (good.returncode, good.stdout.strip()) == (0, "Login Succeeded!")
-    assert podman.pull(f"{fake.host}/{repo}:1.0") == IMAGE.digest
-    assert fake.requests.find("GET", f"^/v2/{repo}/manifests/1.0$")[-1].status == 200
+    upload(IMAGE, bearer_registry.url, repo, "1.0", username=user, password=password)
+    seen = []
+    for i, host in enumerate((fake.host, bearer_registry.host)):
+        podman = new_podman()
+        ref = f"{host}/{repo}:1.0"
+        pull_args = ("pull", "--quiet", "--tls-verify=false", "--authfile", str(podman.auth_file), ref)
+        anonymous_pull = podman.run(*pull_args, check=False)
+        bad = podman.login(host, user, "wrong")
+        good = podman.login(host, user, password)
+        pulled = podman.pull(ref)
+        pushed = podman.push(ref, f"{host}/{copy}:2.0", tmp_path / f"digest-{i}")
+        podman.run("logout", "--authfile", str(podman.auth_file), host)
+        anonymous_push = podman.run(
+            *("push", "--quiet", "--tls-verify=false", "--authfile", str(podman.auth_file)),
+            *(ref, f"{host}/{copy}:3.0"),
+            check=False,
+        )
+        seen.append(
+            [
+                (anonymous_pull.returncode, anonymous_pull.stderr.strip().replace(host, "HOST")),
+                (bad.returncode, bad.stderr.strip().replace(host, "HOST")),
+                (good.returncode, good.stdout.strip()),
+                pulled,
+                pushed,
+                (
+                    anonymous_push.returncode,
+                    "denied: requested access to the resource is denied"
+                    in anonymous_push.stderr.splitlines(),
+                ),
+            ]
+        )
+    assert (
+        seen[0]
+        == seen[1]
+        == [
+            (
+                125,
+                f"Error: initializing source docker://HOST/{repo}:1.0: reading manifest 1.0 in HOST/{repo}: "
+                "errors:\ndenied: requested access to the resource is denied\nunauthorized: authentication required",
+            ),
+            (125, 'Error: logging into "HOST": invalid username/password'),
+            (0, "Login Succeeded!"),
+            IMAGE.digest,
+            IMAGE.digest,
+            (125, True),
+        ]
+    )
+    credentials = BearerAuth(user, password)
+    assert manifest(fake.url, copy, "2.0", credentials) == manifest(
+        bearer_registry.url, copy, "2.0", credentials
+    )
