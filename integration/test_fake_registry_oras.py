@@ -1,7 +1,7 @@
 """oras (the ORAS project's Python SDK, ``oras`` on PyPI) against the fake registry and registry:2.
 
 The same artifact pushes and pulls against a fake registry and a registry:2 (``registry``,
-``auth_registry``): the pushed manifests must be byte for byte the same, monolithic and chunked
+``auth_registry``, ``bearer_registry`` with token auth): the pushed manifests must be byte for byte the same, monolithic and chunked
 (``PATCH`` with ``Content-Range``), and the pulled files the same. The Go ``oras`` CLI is in
 neither Debian nor PyPI nor npm, so the SDK stands in for it.
 
@@ -10,20 +10,24 @@ credentials (it always answers "Login Succeeded"), so a wrong password shows onl
 request; and its Bearer flow keeps the first token it gets and asks for a new one only on 403, so a
 push whose first request (a blob ``HEAD``) got a pull-only token fails on any registry that
 answers 401 ``insufficient_scope`` (registry:2's token servers, Docker Hub, the fake): Bearer is
-tested with pulls only.
+tested with pulls, and that push refused alike by both.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import oras.client
+import oras.decorator
 import pytest
 import requests
 
 from fake_registry import FakeRegistry, FakeRegistryFactory
+from integration.seed import push_blob, push_manifest
 from integration.servers import RegistryServer
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -114,23 +118,73 @@ def test_basic_auth_push_and_a_wrong_password_as_with_registry2(
     )
 
 
-def test_pull_with_bearer_tokens(
-    artifact: str, tmp_path: Path, fake_registry: FakeRegistry, fake_registry_factory: FakeRegistryFactory
+def test_bearer_pull_refusals_and_push_as_with_registry2(
+    artifact: str,
+    tmp_path: Path,
+    fake_registry: FakeRegistry,
+    fake_registry_factory: FakeRegistryFactory,
+    bearer_registry: RegistryServer,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # the SDK retries a refused token request five times, sleeping 3 to 83 seconds in between:
+    # its sleeps are recorded instead (compared below), not waited for
+    waits: list[float] = []
+    monkeypatch.setattr(oras.decorator, "time", SimpleNamespace(sleep=waits.append))
+    user, password = bearer_registry.username, bearer_registry.password
+    assert user is not None
+    assert password is not None
     repo = unique("bearer")
+    # pushed without auth, then copied as is into both registries with token auth
     client(fake_registry.host, tmp_path).push(target=f"{fake_registry.host}/{repo}:v1", files=[artifact])
     body = manifest(fake_registry.url, repo, "v1")
-    secured = fake_registry_factory(users={"ci": "s3cret"}, auth="bearer")
-    for layer in requests.get(
-        f"{fake_registry.url}/v2/{repo}/manifests/v1", headers={"Accept": OCI_MANIFEST}
-    ).json()["layers"] + [
-        requests.get(f"{fake_registry.url}/v2/{repo}/manifests/v1", headers={"Accept": OCI_MANIFEST}).json()[
-            "config"
-        ]
-    ]:
-        secured.push_blob(repo, fake_registry.blob(repo, layer["digest"]))
-    secured.push_manifest(repo, body, OCI_MANIFEST, "v1")
-    c = client(secured.host, tmp_path / "bearer", "ci", "s3cret")
-    [path] = c.pull(target=f"{secured.host}/{repo}:v1", outdir=str(tmp_path / "out"))
-    assert Path(path).read_bytes() == CONTENT
-    assert [r.status for r in secured.requests.find("GET", "^/token$")] == [200]
+    document = json.loads(body)
+    blobs = {
+        d["digest"]: fake_registry.blob(repo, d["digest"]) for d in [document["config"], *document["layers"]]
+    }
+    fake = fake_registry_factory(users={user: password}, auth="bearer")
+    for data in blobs.values():
+        fake.push_blob(repo, data)
+    fake.push_manifest(repo, body, OCI_MANIFEST, "v1")
+    with requests.Session() as session:
+        session.auth = bearer_registry.request_auth
+        for digest, data in blobs.items():
+            push_blob(session, bearer_registry, repo, digest, data)
+        push_manifest(session, bearer_registry, repo, "v1", body, OCI_MANIFEST)
+
+    outcomes = []
+    for i, (host, url) in enumerate(((fake.host, fake.url), (bearer_registry.host, bearer_registry.url))):
+        good = client(host, tmp_path / f"good-{i}", user, password)
+        [path] = good.pull(target=f"{host}/{repo}:v1", outdir=str(tmp_path / f"out-{i}"))
+        waits.clear()
+        with pytest.raises(ValueError, match=r"^Cannot respond to request for authentication\.$"):
+            client(host, tmp_path / f"wrong-{i}", user, "wrong").pull(
+                target=f"{host}/{repo}:v1", outdir=str(tmp_path / f"wrong-out-{i}")
+            )
+        retried = list(waits)
+        with pytest.raises(ValueError, match=r"^Issue with ") as anonymous:
+            client(host, tmp_path / f"anonymous-{i}").pull(
+                target=f"{host}/{repo}:v1", outdir=str(tmp_path / f"anonymous-out-{i}")
+            )
+        # a new client: the SDK keeps its first token (pull only, for the blob HEAD) and gives up
+        # on the upload POST's 401
+        with pytest.raises(ValueError, match=r"^Issue retrieving session url: ") as push:
+            client(host, tmp_path / f"push-{i}", user, password).push(
+                target=f"{host}/{repo}-push:v1", files=[artifact]
+            )
+        outcomes.append(
+            (
+                (Path(path).name, Path(path).read_bytes()),
+                retried,
+                str(anonymous.value).replace(url, "URL"),
+                str(push.value),
+            )
+        )
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][:3] == (
+        ("report.txt", CONTENT),
+        [3, 5, 11, 29, 83],
+        f"Issue with URL/v2/{repo}/manifests/v1: Unauthorized",
+    )
+    assert outcomes[0][3].startswith("Issue retrieving session url: {'errors': [{'code': 'UNAUTHORIZED'")
+    token_statuses = [r.status for r in fake.requests.find("GET", "^/token$")]
+    assert (token_statuses[0], set(token_statuses)) == (200, {200, 401})  # the good pull's, the wrong ones
