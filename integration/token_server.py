@@ -182,12 +182,14 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         return user
 
-    def _answer(self, status: int, document: Mapping[str, Any], headers: Mapping[str, str] = {}) -> None:
+    def _answer(
+        self, status: int, document: Mapping[str, Any], headers: Mapping[str, str] | None = None
+    ) -> None:
         body = json.dumps(document).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
-        for name, value in headers.items():
+        for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
