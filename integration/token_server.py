@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import datetime
 import hashlib
 import hmac
 import json
@@ -36,11 +35,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import requests
-from cryptography import x509
+import trustme
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-from cryptography.x509.oid import NameOID
 
 TOKEN_TTL = 300
 ISSUER = "integration-token-server"
@@ -68,24 +66,12 @@ class SigningKey:
 
 
 def new_signing_key() -> SigningKey:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ISSUER)])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
+    """A P-256 key and its self-signed certificate: those of a trustme CA (the project's test CAs)."""
+    ca = trustme.CA(key_type=trustme.KeyType.ECDSA)
+    key = serialization.load_pem_private_key(ca.private_key_pem.bytes(), password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
     return SigningKey(
-        private_key=key,
-        certificate_pem=certificate.public_bytes(serialization.Encoding.PEM),
-        key_id=libtrust_key_id(key.public_key()),
+        private_key=key, certificate_pem=ca.cert_pem.bytes(), key_id=libtrust_key_id(key.public_key())
     )
 
 
