@@ -104,10 +104,11 @@ class BlobReader(io.RawIOBase):
             assert self._response is not None
             try:
                 # Raw bytes as they arrive (no Accept-Encoding is sent, so they are the blob); a
-                # break after some bytes returns those first and raises on the next read.
+                # break after some bytes returns those first and raises on the next read. Never
+                # past the size (a blob of size 0 reads nothing): what follows is _finish's to refuse.
                 wanted = len(view)
-                if self._size is not None:  # one byte more than is left, to notice an excess
-                    wanted = min(wanted, self._size - self._position + 1)
+                if self._size is not None:
+                    wanted = min(wanted, self._size - self._position)
                 data = self._response.read(wanted)
             except Exception as err:  # OSError, a truncated body and friends
                 if isinstance(err, ResourceError):
@@ -124,14 +125,9 @@ class BlobReader(io.RawIOBase):
             self._position += count
             if self._hash is not None:
                 self._hash.update(data)
-            if self._size is not None:
-                if self._position > self._size:
-                    expected = self._size
-                    raise IntegrityError(f"blob {self._digest}: more bytes than the expected size {expected}")
-                if self._position == self._size:
-                    # Verify now: readers that know the size (tar, gzip) may never ask for EOF.
-                    self._refuse_excess()
-                    self._finish()
+            if self._position == self._size:
+                # Verify now: readers that know the size (tar, gzip) may never ask for EOF.
+                self._finish()
             return count
 
     def _refuse_excess(self) -> None:
@@ -147,6 +143,8 @@ class BlobReader(io.RawIOBase):
 
     def _finish(self) -> None:
         self._done = True
+        if self._size is not None and self._position == self._size:
+            self._refuse_excess()
         if self._response is not None and self._size is None:
             # Read to the end: the connection can go back to the pool for the next blob.
             self._response.release_conn()
