@@ -8,7 +8,6 @@ an ordinary ``in``, which hostile tests compare a run's peak with.
 
 from __future__ import annotations
 
-import re
 import socket
 import ssl
 import threading
@@ -19,7 +18,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from packages.resource.tests.hostile import HostileServer, run_cli, serve_image
+from packages.resource.tests.hostile import HostileServer, Routes, run_cli, serve_image
 
 
 @dataclass
@@ -54,14 +53,6 @@ class Reply:
 Handler = Callable[[StubRequest], Reply]
 
 
-@dataclass
-class _Route:
-    method: str
-    pattern: re.Pattern[str]
-    handler: Handler
-    times: int | None
-
-
 class _Server(ThreadingHTTPServer):
     """Serves TLS when given a context; the handshake runs in the connection's own thread, so that
     a client speaking plain HTTP to it (the resource's HTTP probe) fails there and its socket is
@@ -90,9 +81,7 @@ class StubServer:
     reply_class = Reply
 
     def __init__(self, tls_context: ssl.SSLContext | None = None) -> None:
-        self.routes: list[_Route] = []
-        self.requests: list[StubRequest] = []
-        self._lock = threading.Lock()
+        self.routes: Routes[StubRequest, Handler] = Routes()
         stub = self
 
         class _Handler(BaseHTTPRequestHandler):
@@ -151,35 +140,24 @@ class StubServer:
     def route(self, method: str, path: str, handler: Handler | Reply, times: int | None = None) -> None:
         """Answer ``method`` on paths fully matching the regex ``path``."""
         function = handler if callable(handler) else (lambda _r, reply=handler: reply)
-        with self._lock:
-            self.routes.insert(0, _Route(method, re.compile(path), function, times))
+        self.routes.add(method, path, function, times)
+
+    @property
+    def requests(self) -> list[StubRequest]:
+        return self.routes.requests
 
     def _dispatch(self, request: StubRequest) -> Reply:
-        with self._lock:
-            self.requests.append(request)
-            for route in self.routes:
-                if route.method == request.method and route.pattern.fullmatch(request.path):
-                    if route.times is not None:
-                        if route.times == 0:
-                            continue
-                        route.times -= 1
-                    handler = route.handler
-                    break
-            else:
-                return Reply(
-                    404,
-                    {"Content-Type": "application/json"},
-                    b'{"errors":[{"code":"NOT_FOUND","message":"no route"}]}',
-                )
+        handler = self.routes.answer(request)
+        if handler is None:
+            return Reply(
+                404,
+                {"Content-Type": "application/json"},
+                b'{"errors":[{"code":"NOT_FOUND","message":"no route"}]}',
+            )
         return handler(request)
 
     def seen(self, method: str | None = None, path: str | None = None) -> list[StubRequest]:
-        with self._lock:
-            return [
-                r
-                for r in self.requests
-                if (method is None or r.method == method) and (path is None or re.fullmatch(path, r.path))
-            ]
+        return self.routes.seen(method, path)
 
     def close(self) -> None:
         self.server.shutdown()

@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 REPO = "test/app"
 MAX_HEAD = 65536
@@ -107,12 +107,59 @@ Action = bytes | Send | Stream | Trickle | Close | Reset | Tunnel
 Answer = Action | Callable[[Request], Action]
 
 
+class _Routed(Protocol):
+    @property
+    def method(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+
+
+RequestT = TypeVar("RequestT", bound=_Routed)
+AnswerT = TypeVar("AnswerT")
+
+
 @dataclass
-class _Rule:
+class _Rule(Generic[AnswerT]):
     method: str
     path: re.Pattern[str]
-    answer: Answer
+    answer: AnswerT
     times: int | None
+
+
+class Routes(Generic[RequestT, AnswerT]):
+    """A scripted server's table: answers by method and a regex over the whole path, newest rule
+    first; a rule with ``times`` answers that many requests, then no more. Every request is kept,
+    in order of arrival. Shared by ``HostileServer`` and the ``stub_server`` fixture's server."""
+
+    def __init__(self) -> None:
+        self.requests: list[RequestT] = []
+        self._rules: list[_Rule[AnswerT]] = []
+        self._lock = threading.Lock()
+
+    def add(self, method: str, path: str, answer: AnswerT, times: int | None = None) -> None:
+        with self._lock:
+            self._rules.insert(0, _Rule(method, re.compile(path), answer, times))
+
+    def answer(self, request: RequestT) -> AnswerT | None:
+        """Record ``request``; the answer of the newest rule matching it, None when none does."""
+        with self._lock:
+            self.requests.append(request)
+            for rule in self._rules:
+                if rule.method == request.method and rule.path.fullmatch(request.path):
+                    if rule.times is not None:
+                        if rule.times == 0:
+                            continue
+                        rule.times -= 1
+                    return rule.answer
+            return None
+
+    def seen(self, method: str | None = None, path: str | None = None) -> list[RequestT]:
+        with self._lock:
+            return [
+                r
+                for r in self.requests
+                if (method is None or r.method == method) and (path is None or re.fullmatch(path, r.path))
+            ]
 
 
 def response(
@@ -143,13 +190,12 @@ class HostileServer:
 
     def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self._tls = tls
-        self._rules: list[_Rule] = []
+        self.routes: Routes[Request, Answer] = Routes()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
         self._threads: list[threading.Thread] = []
         self._sockets: set[socket.socket] = set()
-        self.requests: list[Request] = []
         self.connections = 0
         self.tls_probes = 0  # TLS handshakes met by the plain server, or failed on the TLS one
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -166,30 +212,19 @@ class HostileServer:
     def on(self, method: str, path: str, answer: Answer, times: int | None = None) -> None:
         """Answer ``method`` on paths fully matching the regex ``path`` (newest rule first); a rule
         with ``times`` answers that many requests, then no more."""
-        with self._lock:
-            self._rules.insert(0, _Rule(method, re.compile(path), answer, times))
+        self.routes.add(method, path, answer, times)
+
+    @property
+    def requests(self) -> list[Request]:
+        return self.routes.requests
 
     def seen(self, method: str | None = None, path: str | None = None) -> list[Request]:
-        with self._lock:
-            return [
-                r
-                for r in self.requests
-                if (method is None or r.method == method) and (path is None or re.fullmatch(path, r.path))
-            ]
+        return self.routes.seen(method, path)
 
     def _answer(self, request: Request) -> Action:
-        with self._lock:
-            self.requests.append(request)
-            for rule in self._rules:
-                if rule.method == request.method and rule.path.fullmatch(request.path):
-                    if rule.times is not None:
-                        if rule.times == 0:
-                            continue
-                        rule.times -= 1
-                    answer = rule.answer
-                    break
-            else:
-                return Send(response(404, "Not Found", [("Content-Type", "application/json")], NOT_FOUND))
+        answer = self.routes.answer(request)
+        if answer is None:
+            return Send(response(404, "Not Found", [("Content-Type", "application/json")], NOT_FOUND))
         return answer(request) if callable(answer) else answer
 
     # --- serving ------------------------------------------------------------------------------
