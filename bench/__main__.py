@@ -20,6 +20,7 @@ import contextlib
 import datetime
 import json
 import os
+import platform
 import subprocess
 import sys
 from collections.abc import Callable
@@ -418,13 +419,14 @@ def main() -> int:
     print(
         f"{'quick (smoke test, sizes too small to mean anything)' if args.quick else 'full sizes'}; "
         f"{started:%Y-%m-%d %H:%M} UTC; {os.cpu_count()} CPUs; load average at the end "
-        f"{load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
+        f"{load[0]:.1f} {load[1]:.1f} {load[2]:.1f}; Python {platform.python_version()} ({sys.executable})"
     )
     print(table(rows))
     document = {
         "date": started.isoformat(timespec="seconds"),
         "mode": "quick" if args.quick else "full",
         "cpus": os.cpu_count(),
+        "python": [platform.python_version(), sys.executable],
         "load_average_end": [round(x, 2) for x in load],
         "rows": [
             {**asdict(row), "ratio": None if row.ratio is None else round(row.ratio, 3)} for row in rows
