@@ -37,7 +37,8 @@ from fake_registry import build_image  # noqa: E402
 from integration.servers import start_registry  # noqa: E402
 from registry_image_resource.commands import check  # noqa: E402
 from registry_image_resource.commands.check.request import CheckRequest  # noqa: E402
-from registry_image_resource.protocol.models import Cosign, Source  # noqa: E402
+from registry_image_resource.protocol.models import Source  # noqa: E402
+from registry_image_resource.protocol.optional_models import Cosign  # noqa: E402
 from registry_image_resource.registry.client import ConnectOptions, RegistryClient  # noqa: E402
 from registry_image_resource.registry.reference import Repository  # noqa: E402
 from registry_image_resource.trust.cosign.keys import PrivateKey  # noqa: E402

@@ -21,7 +21,8 @@ from integration.notary_servers import notary_server
 from integration.servers import ServerUnavailable, free_port
 from notary_stub import NotaryClient, Target
 from registry_image_resource.errors import AuthError, InputError, RegistryError, RequestError, TransportError
-from registry_image_resource.protocol.models import ContentTrust, Source
+from registry_image_resource.protocol.models import Source
+from registry_image_resource.protocol.optional_models import ContentTrust
 from registry_image_resource.registry.reference import Repository
 from registry_image_resource.trust import sign_tags
 from registry_image_resource.trust.keys import load_repository_key

@@ -7,7 +7,8 @@ import pytest
 from registry_image_resource.commands import check
 from registry_image_resource.commands.check.request import CheckRequest
 from registry_image_resource.errors import RequestError, ResourceError
-from registry_image_resource.protocol.models import Platform, RegistryMirror, Source, Version
+from registry_image_resource.protocol.models import Platform, Source, Version
+from registry_image_resource.protocol.optional_models import RegistryMirror
 from registry_image_resource.sources.routing import mirror_attempt
 
 ENV = {"TEST": "true"}

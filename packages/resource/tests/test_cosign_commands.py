@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from fake_registry import build_image, build_index, cosign_sign, write_docker_archive, write_oci_layout
 from registry_image_resource.commands.check.request import decode_check
 from registry_image_resource.errors import RequestError
-from registry_image_resource.protocol.models import Cosign
+from registry_image_resource.protocol.optional_models import Cosign
 from registry_image_resource.protocol.source import secrets_of
 from registry_image_resource.trust.cosign import encrypt_private_key, load_public_key
 

@@ -13,7 +13,8 @@ from registry_image_resource.commands.get.request import GetParams, InRequest, d
 from registry_image_resource.commands.put.request import OutRequest, PutParams, decode_out
 from registry_image_resource.errors import RequestError
 from registry_image_resource.protocol.decoding import read_request
-from registry_image_resource.protocol.models import ContentTrust, Platform, RegistryMirror, Source, Version
+from registry_image_resource.protocol.models import Platform, Source, Version
+from registry_image_resource.protocol.optional_models import ContentTrust, RegistryMirror
 from registry_image_resource.protocol.platform import resolved, runtime_platform
 from registry_image_resource.protocol.source import secrets_of
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from registry_image_resource.errors import RegistryError, RequestError, ResourceError
-from registry_image_resource.protocol.models import RegistryMirror, Source
+from registry_image_resource.protocol.models import Source
+from registry_image_resource.protocol.optional_models import RegistryMirror
 from registry_image_resource.registry._http.transport import ConnectOptions
 from registry_image_resource.registry.reference import Repository, parse_repository
 from registry_image_resource.sources.routing import (

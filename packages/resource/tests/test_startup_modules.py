@@ -152,7 +152,7 @@ ALLOWED_OURS = {
     "registry_image_resource.protocol",
     "registry_image_resource.protocol.decoding",
     "registry_image_resource.protocol.go_json",
-    "registry_image_resource.protocol.models",
+    "registry_image_resource.protocol.models",  # not optional_models: built only when a request sets one
     "registry_image_resource.protocol.source",
     "registry_image_resource.registry",
     "registry_image_resource.registry._http",

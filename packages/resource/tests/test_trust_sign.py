@@ -7,7 +7,8 @@ import sys
 import pytest
 
 from registry_image_resource.errors import RequestError, ResourceError
-from registry_image_resource.protocol.models import ContentTrust, Source
+from registry_image_resource.protocol.models import Source
+from registry_image_resource.protocol.optional_models import ContentTrust
 from registry_image_resource.registry.reference import parse_repository
 from registry_image_resource.trust import sign_tags
 from registry_image_resource.trust.sign import notary_gun, notary_server

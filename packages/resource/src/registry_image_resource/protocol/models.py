@@ -7,12 +7,18 @@ program. Each command's own request and params live with the command
 ``source.py``; everything after decoding takes these objects and never the raw JSON. Secret
 fields are excluded from ``repr`` so that a logged object can never show them. Every class has a
 docstring: without one, ``dataclass`` builds it from ``inspect.signature`` at import time, which
-every ``check`` would pay for.
+every ``check`` would pay for. The objects most pipelines never set (``registry_mirror``,
+``content_trust``, ``cosign``) live in ``optional_models.py``, imported only by a request that
+carries one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from registry_image_resource.protocol.optional_models import ContentTrust, Cosign, RegistryMirror
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,39 +36,6 @@ class Platform:
     architecture: str = ""
     os: str = ""
     variant: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class RegistryMirror:
-    """``source.registry_mirror``: a registry tried before the origin, with its own credentials."""
-
-    host: str
-    username: str = ""
-    password: str = field(default="", repr=False)
-
-
-@dataclass(frozen=True, slots=True)
-class ContentTrust:
-    """``source.content_trust``: the Notary server and the keys ``out`` signs tags with."""
-
-    server: str = ""
-    repository_key_id: str = ""
-    repository_key: str = field(default="", repr=False)
-    repository_passphrase: str = field(default="", repr=False)
-    tls_key: str = field(default="", repr=False)
-    tls_cert: str = ""
-    scopes: str = ""
-    username: str = ""
-    password: str = field(default="", repr=False)
-
-
-@dataclass(frozen=True, slots=True)
-class Cosign:
-    """``source.cosign``: the key ``out`` signs with, and the public keys ``check`` and ``in`` accept."""
-
-    private_key: str = field(default="", repr=False)
-    password: str = field(default="", repr=False)
-    public_keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ import base64
 import json
 import re
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from registry_image_resource.errors import RequestError
 from registry_image_resource.protocol.decoding import (
@@ -23,8 +24,11 @@ from registry_image_resource.protocol.decoding import (
     strings_field,
     tag_field,
 )
-from registry_image_resource.protocol.models import ContentTrust, Cosign, RegistryMirror, Source
+from registry_image_resource.protocol.models import Source
 from registry_image_resource.registry.reference import parse_registry
+
+if TYPE_CHECKING:
+    from registry_image_resource.protocol.optional_models import ContentTrust, Cosign, RegistryMirror
 
 __all__ = ["secrets_of", "source_field"]
 
@@ -40,6 +44,8 @@ def _registry_mirror(value: object, path: str) -> RegistryMirror | None:
     values = object_fields(value, path, _MIRROR_FIELDS)
     if values is None:
         return None
+    from registry_image_resource.protocol.optional_models import RegistryMirror
+
     mirror = RegistryMirror(**{"host": "", **values})
     if not mirror.host:
         raise RequestError(f"{path}.host must be specified")
@@ -54,6 +60,8 @@ def _content_trust(value: object, path: str) -> ContentTrust | None:
     values = object_fields(value, path, _CONTENT_TRUST_FIELDS)
     if values is None:
         return None
+    from registry_image_resource.protocol.optional_models import ContentTrust
+
     trust = ContentTrust(**values)
     if trust.server and not re.fullmatch(r"https://[^/?#\s]+(/\S*)?", trust.server):
         raise RequestError(f"{path}.server: valid https URL required for trust server, got {trust.server}")
@@ -70,6 +78,8 @@ def _cosign(value: object, path: str) -> Cosign | None:
     values = object_fields(value, path, _COSIGN_FIELDS)
     if values is None:
         return None
+    from registry_image_resource.protocol.optional_models import Cosign
+
     cosign = Cosign(**values)
     if cosign.password and not cosign.private_key:
         raise RequestError(f"{path}.password is set but {path}.private_key is not")

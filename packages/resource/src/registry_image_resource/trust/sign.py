@@ -31,7 +31,8 @@ from urllib.parse import urlsplit
 
 from registry_image_resource.errors import InputError, RegistryError, RequestError, ResourceError
 from registry_image_resource.log import get_logger
-from registry_image_resource.protocol.models import ContentTrust, Source
+from registry_image_resource.protocol.models import Source
+from registry_image_resource.protocol.optional_models import ContentTrust
 from registry_image_resource.registry.reference import DEFAULT_REGISTRY, Repository
 from registry_image_resource.trust.keys import KeyFileError, SigningKey, load_repository_key, new_root_key
 from registry_image_resource.trust.metadata import (
