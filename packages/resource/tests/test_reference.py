@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from ipaddress import IPv4Address, IPv6Address
+
 import pytest
 
 from registry_image_resource.errors import RequestError
 from registry_image_resource.registry.reference import (
     Repository,
+    ip_literal,
     is_loopback,
     mirror_repository,
     parse_registry,
@@ -157,6 +162,37 @@ def test_split_host_port(registry: str, expected: tuple[str, str]) -> None:
 )
 def test_is_loopback(registry: str, loopback: bool) -> None:
     assert is_loopback(registry) is loopback
+
+
+@pytest.mark.parametrize(
+    ("host", "address"),
+    [
+        ("127.0.0.1", IPv4Address("127.0.0.1")),
+        ("10.1.2.3", IPv4Address("10.1.2.3")),
+        ("::1", IPv6Address("::1")),
+        ("fe80::1%eth0", IPv6Address("fe80::1%eth0")),
+        ("example.com", None),
+        ("1password.com", None),
+        ("1.2.3", None),
+        ("12", None),
+        ("1.2.3.4.5", None),
+        ("", None),
+        ("not:an:address", None),
+    ],
+)
+def test_ip_literal(host: str, address: IPv4Address | IPv6Address | None) -> None:
+    assert ip_literal(host) == address
+
+
+def test_a_registry_host_name_does_not_import_ipaddress() -> None:
+    probe = (
+        "import sys\n"
+        "from registry_image_resource.registry.reference import plain_http_allowed\n"
+        "assert not plain_http_allowed('registry.example.com:443', insecure=False)\n"
+        "print('ipaddress' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout == "False\n"
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,6 @@ a token or an ``Authorization`` header.
 from __future__ import annotations
 
 import base64
-import ipaddress
 import json
 import threading
 from typing import TYPE_CHECKING, NamedTuple
@@ -21,6 +20,7 @@ from registry_image_resource.registry import retry
 from registry_image_resource.registry._http.connections import is_retryable_exception, is_transport_failure
 from registry_image_resource.registry._http.transport import ConnectOptions
 from registry_image_resource.registry.errors import describe_exception, registry_error
+from registry_image_resource.registry.reference import ip_literal
 from registry_image_resource.registry.retry import RETRY_STATUSES, Retryable, RetryPolicy
 
 if TYPE_CHECKING:
@@ -137,9 +137,8 @@ def _check_realm(realm: str, registry_scheme: str, registry_host: str) -> None:
         raise AuthError(f"invalid realm in www-authenticate: {realm!r}")
     if registry_scheme == "https" and parts.scheme == "http":
         raise AuthError(f"invalid realm in www-authenticate: realm {realm!r} is not HTTPS")
-    try:
-        address = ipaddress.ip_address(parts.hostname)
-    except ValueError:
+    address = ip_literal(parts.hostname)
+    if address is None:
         return
     same_host = parts.hostname == urlsplit(f"//{registry_host}").hostname
     if not same_host and (address.is_private or address.is_loopback or address.is_link_local):
