@@ -34,7 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.installed import write_bytecode  # noqa: E402
+from bench.installed import resource_command, write_bytecode  # noqa: E402
 from fake_registry import build_image  # noqa: E402
 from integration.servers import start_registry  # noqa: E402
 from registry_image_resource.commands import check  # noqa: E402
@@ -80,14 +80,6 @@ def timed(command: list[str], stdin: bytes | None = None, cpu: list[float] | Non
     return elapsed
 
 
-def check_command() -> list[str]:
-    """What the image's ``/opt/resource/check`` runs: the console script beside the interpreter."""
-    script = Path(sys.executable).parent / "registry-image-resource"
-    if not script.exists():
-        raise SystemExit(f"{script} is missing: install the resource package into this environment")
-    return [sys.executable, str(script), "check"]
-
-
 def request_json(host: str, repo: str, **fields: object) -> bytes:
     return json.dumps({"source": {"repository": f"{host}/{repo}", **fields}}).encode()
 
@@ -101,10 +93,10 @@ def bench_tag_mode(host: str, runs: int) -> dict[str, float]:
     theirs_cpu: list[float] = []
     payload = request_json(host, "bench/tag", tag="latest")
     skopeo = ["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{host}/bench/tag:latest"]
-    timed(check_command(), payload)  # warm the page cache and .pyc files
+    timed(resource_command("check"), payload)  # warm the page cache and .pyc files
     timed(skopeo)
     for _ in range(runs):
-        ours.append(timed(check_command(), payload, ours_cpu))
+        ours.append(timed(resource_command("check"), payload, ours_cpu))
         theirs.append(timed(skopeo, None, theirs_cpu))
         floor.append(timed(bare))
     result = {
@@ -172,7 +164,7 @@ def bench_semver(host: str, runs: int, tags: int, workdir: Path) -> dict[str, fl
     sent = [m for m in handler.messages if m.startswith("check of ")][-1]
     requests = int(sent.split(" sent ")[1].split()[0])
     payload = request_json(host, "bench/semver")
-    process = statistics.median(timed(check_command(), payload) for _ in range(max(3, runs // 3)))
+    process = statistics.median(timed(resource_command("check"), payload) for _ in range(max(3, runs // 3)))
     result = {
         "semver_tags": tags,
         "semver_versions": len(versions),
@@ -190,7 +182,7 @@ def bench_semver(host: str, runs: int, tags: int, workdir: Path) -> dict[str, fl
 def bench_imports(host: str) -> dict[str, object]:
     payload = request_json(host, "bench/tag", tag="latest")
     result = subprocess.run(
-        [sys.executable, "-X", "importtime", *check_command()[1:]],
+        [sys.executable, "-X", "importtime", *resource_command("check")[1:]],
         input=payload,
         capture_output=True,
         check=True,

@@ -31,7 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.installed import write_bytecode  # noqa: E402
+from bench.installed import resource_command, write_bytecode  # noqa: E402
 from fake_registry import build_image  # noqa: E402
 from integration.servers import find_tool, start_registry  # noqa: E402
 from registry_image_resource.commands import check  # noqa: E402
@@ -108,10 +108,9 @@ def run_check(host: str, repo: str) -> tuple[float, int]:
 
 def run_check_process(host: str, repo: str) -> float:
     """The whole ``check`` process, as ``/opt/resource/check`` runs it (interpreter start included)."""
-    script = Path(sys.executable).parent / "registry-image-resource"
     payload = json.dumps({"source": {"repository": f"{host}/{repo}"}}).encode()
     start = time.perf_counter()
-    subprocess.run([sys.executable, str(script), "check"], input=payload, capture_output=True, check=True)
+    subprocess.run(resource_command("check"), input=payload, capture_output=True, check=True)
     return time.perf_counter() - start
 
 

@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 
-from bench.installed import write_bytecode  # noqa: E402
+from bench.installed import resource_command, write_bytecode  # noqa: E402
 from fake_registry import build_image  # noqa: E402
 from integration.servers import start_registry  # noqa: E402
 from registry_image_resource.commands import check  # noqa: E402
@@ -63,13 +63,6 @@ def seed(host: str, repo: str, tags: int, key: PrivateKey | None) -> None:
 
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(one, range(tags)))
-
-
-def check_command() -> list[str]:
-    script = Path(sys.executable).parent / "registry-image-resource"
-    if not script.exists():
-        raise SystemExit(f"{script} is missing: install the resource package into this environment")
-    return [sys.executable, str(script), "check"]
 
 
 def timed(command: list[str], stdin: bytes) -> tuple[float, bytes]:
@@ -107,14 +100,14 @@ def main() -> int:
         signed_source: dict[str, Any] = {"repository": signed_repo, "cosign": {"public_keys": [public_pem]}}
         unsigned_stdin = json.dumps({"source": unsigned_source}).encode()
         signed_stdin = json.dumps({"source": signed_source}).encode()
-        _, out = timed(check_command(), signed_stdin)  # warm up, and the answer must be complete
+        _, out = timed(resource_command("check"), signed_stdin)  # warm up, and the answer must be complete
         if len(json.loads(out)) != args.tags:
             raise SystemExit(f"signed check reported {len(json.loads(out))} versions, expected {args.tags}")
-        timed(check_command(), unsigned_stdin)
+        timed(resource_command("check"), unsigned_stdin)
         process: dict[str, list[float]] = {"unsigned": [], "signed": []}
         for _ in range(args.runs):
-            process["unsigned"].append(timed(check_command(), unsigned_stdin)[0])
-            process["signed"].append(timed(check_command(), signed_stdin)[0])
+            process["unsigned"].append(timed(resource_command("check"), unsigned_stdin)[0])
+            process["signed"].append(timed(resource_command("check"), signed_stdin)[0])
         requests = {
             "unsigned": CheckRequest(source=Source(repository=unsigned_repo)),
             "signed": CheckRequest(

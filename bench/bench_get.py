@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402
 
-from bench.installed import write_bytecode  # noqa: E402
+from bench.installed import resource_command, write_bytecode  # noqa: E402
 from integration.servers import RegistryOptions, RegistryServer, start_registry  # noqa: E402
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -255,7 +255,7 @@ def ours(registry: RegistryServer, repo: str, digest: str, workdir: Path, fmt: s
         }
     )
     with scratch(workdir, "in") as dest:
-        return run_child([sys.executable, "-m", "registry_image_resource", "in", str(dest)], request)
+        return run_child([*resource_command("in"), str(dest)], request)
 
 
 def skopeo_pull(registry: RegistryServer, repo: str, digest: str, destination: str) -> Measure:

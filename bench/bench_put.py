@@ -27,7 +27,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.installed import write_bytecode  # noqa: E402
+from bench.installed import resource_command, write_bytecode  # noqa: E402
 from integration.servers import RegistryOptions, find_tool, start_registry  # noqa: E402
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -134,7 +134,7 @@ def main() -> int:
                     if tool == "out":
                         source = {"repository": repo, "tag": "latest"}
                         request = json.dumps({"source": source, "params": {"image": "layout"}})
-                        argv = [sys.executable, "-m", "registry_image_resource", "out", str(workdir / "src")]
+                        argv = [*resource_command("out"), str(workdir / "src")]
                         results[tool].append(timed(argv, request, env))
                     else:
                         argv = [

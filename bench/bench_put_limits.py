@@ -33,7 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.installed import write_bytecode  # noqa: E402
+from bench.installed import resource_command, write_bytecode  # noqa: E402
 from integration.servers import RegistryOptions, find_tool, start_registry  # noqa: E402
 
 MIB = 1 << 20
@@ -202,7 +202,7 @@ def main() -> int:
                                 "params": {"image": "image.tar"},
                             }
                         )
-                        argv = [sys.executable, "-m", "registry_image_resource", "out", str(workdir / "src")]
+                        argv = [*resource_command("out"), str(workdir / "src")]
                         results["out"].append(timed(argv, request, env))
                         registry_cpu["out"].append(registry_cpu_seconds(registry_dir) - before)
                         if run == args.runs - 1:

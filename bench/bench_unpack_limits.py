@@ -51,7 +51,7 @@ from bench.bench_get import (  # noqa: E402
     upload,
     write_layer,
 )
-from bench.installed import write_bytecode  # noqa: E402
+from bench.installed import resource_command, write_bytecode  # noqa: E402
 from integration.servers import RegistryOptions, RegistryServer, start_registry  # noqa: E402
 
 # The limit of scenario 2: fetch each blob in turn and gunzip it with isal as it arrives.
@@ -146,7 +146,7 @@ def ours(registry: RegistryServer, repo: str, digest: str, tmpfs: Path) -> Measu
     )
     dest = Path(tempfile.mkdtemp(prefix="in-", dir=tmpfs))
     try:
-        return run_child([sys.executable, "-m", "registry_image_resource", "in", str(dest)], request)
+        return run_child([*resource_command("in"), str(dest)], request)
     finally:
         shutil.rmtree(dest, ignore_errors=True)
 
