@@ -261,6 +261,45 @@ def test_corrupted_layer_fails_naming_the_digest_and_writes_no_version_files(fak
     assert "tag" not in top_level(tmp_path)
 
 
+@pytest.fixture
+def child_readers(monkeypatch):
+    """Every ``reader_process.ChildEntries`` started during the test, in order."""
+    from registry_image_resource.unpack import reader_process
+
+    started: list[object] = []
+    enter = reader_process.ChildEntries.__enter__
+
+    def spy(self):
+        started.append(self)
+        return enter(self)
+
+    monkeypatch.setattr(reader_process.ChildEntries, "__enter__", spy)
+    return started
+
+
+def test_layers_from_1_mib_are_read_by_a_child_process(fake_registry, tmp_path, child_readers):
+    data = os.urandom(1_200_000)  # random: compressed, still over 1 MiB
+    image = fake_registry.push_image(REPO, "latest", layers=[{"small": File("s")}, {"big": File(data)}])
+    get.run(request(fake_registry, image.digest), tmp_path)
+    assert len(child_readers) == 1
+    assert listing(tmp_path / "rootfs") == ["big", "small"]
+    assert (tmp_path / "rootfs/big").read_bytes() == data
+
+
+def test_corrupted_layer_read_by_a_child_process_fails_naming_the_digest(
+    fake_registry, tmp_path, child_readers
+):
+    image = fake_registry.push_image(REPO, "latest", layers=[{"big": File(os.urandom(1_200_000))}])
+    layer = image.layers[0].digest
+    fake_registry.faults.add(Fault(method="GET", path=f"/blobs/{layer}", corrupt_at=600_000, times=None))
+    with pytest.raises(ResourceError) as err:
+        get.run(request(fake_registry, image.digest), tmp_path)
+    assert len(child_readers) == 1
+    assert str(err.value).startswith(
+        f"download failed: write rootfs: blob {layer}: content has digest sha256:"
+    )
+
+
 def test_dropped_layer_download_resumes_with_range(fake_registry, tmp_path):
     data = os.urandom(300_000)
     image = fake_registry.push_image(REPO, "latest", layers=[{"big": File(data)}], compression="none")

@@ -107,17 +107,27 @@ def L() -> type[Layers]:  # short on purpose: used in every table
     return Layers
 
 
-def unpack(root: Path, *blobs: bytes, chown: bool | None = None) -> None:
-    """Apply each blob (any compression) to ``root`` as one layer, then restore directory times."""
+def unpack(root: Path, *blobs: bytes, chown: bool | None = None, separate: bool = False) -> None:
+    """Apply each blob (any compression) to ``root`` as one layer, then restore directory times.
+
+    ``separate``: each blob decompressed and parsed by a child process (``reader_process``).
+    """
     with Rootfs(root, chown=chown) as rootfs:
         for blob in blobs:
-            apply_blob(rootfs, io.BytesIO(blob))
+            apply_blob(rootfs, io.BytesIO(blob), separate=separate)
         rootfs.finish()
 
 
-@pytest.fixture
-def apply() -> Callable[..., None]:
-    return unpack
+@pytest.fixture(params=["in-process", "child-process"])
+def apply(request: pytest.FixtureRequest) -> Callable[..., None]:
+    """``unpack``, with the layer read in this process and again by a child process: every layer
+    test holds for both readers, the writer being the same."""
+    separate = request.param == "child-process"
+
+    def run(root: Path, *blobs: bytes, chown: bool | None = None) -> None:
+        unpack(root, *blobs, chown=chown, separate=separate)
+
+    return run
 
 
 def tree(

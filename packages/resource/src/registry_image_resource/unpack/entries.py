@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 from registry_image_resource.errors import UnpackError
 from registry_image_resource.unpack import paths
-from registry_image_resource.unpack.tarstream import Entry, TarReader
+from registry_image_resource.unpack.tarstream import Entry, EntryReader
 
+_open, _write, _utime, _close = os.open, os.write, os.utime, os.close
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -47,29 +48,33 @@ class EntryWriter:
         atime = entry.mtime_ns if entry.atime_ns is None else max(entry.atime_ns, entry.mtime_ns)
         return atime, entry.mtime_ns
 
-    def _file(self, dir_fd: int, leaf: str, key: str, entry: Entry, reader: TarReader) -> None:
+    def _file(self, dir_fd: int, leaf: str, key: str, entry: Entry, reader: EntryReader) -> None:
         # Created with its permission bits, so most files need no chmod afterwards (an fd opened
         # by O_CREAT can write even to a 0444 file).
         permissions = entry.mode & 0o777
         try:
-            fd = os.open(leaf, _CREATE_FLAGS, permissions, dir_fd=dir_fd)
+            fd = _open(leaf, _CREATE_FLAGS, permissions, dir_fd=dir_fd)
         except FileExistsError:
             self._remove(dir_fd, leaf, key)
-            fd = os.open(leaf, _CREATE_FLAGS, permissions, dir_fd=dir_fd)
+            fd = _open(leaf, _CREATE_FLAGS, permissions, dir_fd=dir_fd)
         try:
-            if entry.size:
-                while chunk := reader.chunk():
-                    while chunk:
-                        written = os.write(fd, chunk)
-                        chunk = chunk[written:]
+            left = entry.size
+            while left:
+                # ``chunk`` raises rather than come back empty before the end: one call for a
+                # small file.
+                chunk = reader.chunk()
+                left -= len(chunk)
+                while chunk:
+                    chunk = chunk[_write(fd, chunk) :]
             if self.chown and self._needs_chown(dir_fd, entry):
                 os.fchown(fd, entry.uid, entry.gid)
             # chown cleared any setuid/setgid; the umask may have cleared permission bits.
             if entry.mode & 0o7000 or permissions & self._umask:
                 os.fchmod(fd, entry.mode)
-            os.utime(fd, ns=self._times(entry))
+            atime, mtime = entry.atime_ns, entry.mtime_ns
+            _utime(fd, ns=(mtime if atime is None or atime < mtime else atime, mtime))
         finally:
-            os.close(fd)
+            _close(fd)
 
     def _needs_chown(self, dir_fd: int, entry: Entry) -> bool:
         """Whether a file just made in ``dir_fd`` needs ``fchown``: one syscall of five saved.

@@ -10,7 +10,9 @@ entry in its resolved parent is ``entries``' job.
 
 Parents are resolved once and their descriptors kept (up to 256) while their entries arrive, by
 cleaned parts and by the entries' own spelling of the directory, so a regular file in a known
-directory costs no cleaning and no resolution: about 2 us of Python before its syscalls. The
+directory costs no cleaning and no resolution, and takes a path written inline in
+``apply_entries``'s loop: about 1.5 us of Python before its syscalls (inlining it took the
+in-process unpacking of 20,000 small files from 1.60 G to 1.49 G instructions, callgrind). The
 cache is dropped (but for the caller's own parent) whenever something is removed (a removed
 directory or link may be on a cached path), so a cached descriptor names what a fresh
 resolution would.
@@ -43,6 +45,7 @@ from registry_image_resource.unpack.tarstream import (
     REGULAR,
     SYMLINK,
     Entry,
+    EntryReader,
     Readable,
     TarReader,
 )
@@ -52,7 +55,6 @@ WHITEOUT_PREFIX = ".wh."
 _META_PREFIX = ".wh..wh."
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _CACHE_LIMIT = 256
-_SPECIAL_LEAVES = frozenset({"", ".", ".."})
 
 
 @dataclass(slots=True)
@@ -81,8 +83,9 @@ class Rootfs(EntryWriter):
         self._root_fd = -1
         self._dirs: dict[str, DirMeta] = {}
         self._cache: dict[tuple[str, ...], paths.Resolved] = {}
-        # The same resolved parents, by the entry names' own spelling of their directory.
-        self._by_name: dict[str, paths.Resolved] = {}
+        # The same resolved parents, by the entry names' own spelling of their directory, as
+        # (descriptor, the prefix of their children's keys such as "a/b/", parts).
+        self._by_name: dict[str, tuple[int, str, tuple[str, ...]]] = {}
         self._owner = (os.geteuid(), os.getegid())
         self._plain_dirs: dict[int, bool] = {}
         self._umask = _current_umask()
@@ -104,15 +107,37 @@ class Rootfs(EntryWriter):
 
     def apply_layer(self, stream: Readable, label: str = "layer") -> LayerStats:
         """Apply one uncompressed tar stream. Raises ``UnpackError`` naming the entry on failure."""
+        return self.apply_entries(TarReader(stream), label)
+
+    def apply_entries(self, reader: EntryReader, label: str = "layer") -> LayerStats:
+        """Apply one layer's entries, read in tar order from ``reader``."""
         stats = LayerStats()
         layer = _Layer()
-        reader = TarReader(stream)
+        # The common case inline, without cleaning nor resolving: a regular file whose directory,
+        # spelt exactly so, was resolved for an earlier entry, and whose name does not start with
+        # "." (so it is neither ".", ".." nor a whiteout). Everything else takes ``_apply``.
+        by_name = self._by_name
+        made = layer.paths
+        write_file = self._file
+        fast = size = 0
         try:
             for entry in reader:
-                stats.entries += 1
                 try:
-                    if not self._fast_file(entry, reader, layer, stats):
-                        self._apply(entry, reader, layer, stats)
+                    if entry.type in REGULAR:
+                        head, _, leaf = entry.name.rpartition("/")
+                        known = by_name.get(head)
+                        if known is not None and leaf and leaf[0] != ".":
+                            dir_fd, prefix, parts = known
+                            key = prefix + leaf
+                            made.add(key)
+                            if parts is not layer.last_parent:
+                                layer.add_dirs(parts)
+                            write_file(dir_fd, leaf, key, entry, reader)
+                            fast += 1
+                            size += entry.size
+                            continue
+                    stats.entries += 1
+                    self._apply(entry, reader, layer, stats)
                 except UnpackError:
                     raise
                 except (OSError, ValueError) as err:
@@ -120,6 +145,9 @@ class Rootfs(EntryWriter):
                     raise UnpackError(f"{entry.name}: {reason}") from None
         finally:
             self._clear_cache()
+        stats.entries += fast
+        stats.files += fast
+        stats.bytes += size
         self._log.debug(
             "applied %s: %d entries, %d files, %d bytes, %d whiteouts",
             label,
@@ -163,23 +191,7 @@ class Rootfs(EntryWriter):
 
     # -- one entry -----------------------------------------------------------------------------
 
-    def _fast_file(self, entry: Entry, reader: TarReader, layer: _Layer, stats: LayerStats) -> bool:
-        """The common case, without cleaning nor resolving: a regular file whose directory, spelt
-        exactly so, was resolved for an earlier entry. False when the general path must decide."""
-        if entry.type not in REGULAR:
-            return False
-        head, _, leaf = entry.name.rpartition("/")
-        parent = self._by_name.get(head)
-        if parent is None or leaf in _SPECIAL_LEAVES or leaf.startswith(WHITEOUT_PREFIX):
-            return False
-        key = f"{parent.path}/{leaf}" if parent.parts else leaf
-        layer.add(parent.parts, key)
-        self._file(parent.fd, leaf, key, entry, reader)
-        stats.files += 1
-        stats.bytes += entry.size
-        return True
-
-    def _apply(self, entry: Entry, reader: TarReader, layer: _Layer, stats: LayerStats) -> None:
+    def _apply(self, entry: Entry, reader: EntryReader, layer: _Layer, stats: LayerStats) -> None:
         parts = paths.clean(entry.name)
         if not parts:
             self._log.debug("skipping entry for the rootfs itself: %s", entry.name)
@@ -211,7 +223,7 @@ class Rootfs(EntryWriter):
         if raw_leaf == leaf:
             # ``head`` cleans to ``dir_parts`` whatever it holds ("a/./b", "x/../a/b"): later
             # entries under the same spelling skip cleaning and the lookup by parts.
-            self._by_name[head] = parent
+            self._by_name[head] = (parent.fd, f"{parent.path}/" if parent.parts else "", parent.parts)
         key = "/".join((*parent.parts, leaf))
         layer.add(parent.parts, key)
         if kind in REGULAR:
@@ -271,7 +283,9 @@ class Rootfs(EntryWriter):
             if resolved.fd != dir_fd:
                 os.close(resolved.fd)
         self._cache = kept
-        self._by_name = {k: r for k, r in self._by_name.items() if r.fd == dir_fd}
+        # In place: ``apply_entries`` holds this dict.
+        for name in [k for k, known in self._by_name.items() if known[0] != dir_fd]:
+            del self._by_name[name]
         self._plain_dirs.clear()
 
     def _whiteout(self, name: str, dir_parts: list[str], target: str, layer: _Layer) -> None:
@@ -341,13 +355,15 @@ class _Layer:
 
     paths: set[str] = field(default_factory=set)
     dirs: set[str] = field(default_factory=set)
-    _last_parent: tuple[str, ...] | None = None
+    last_parent: tuple[str, ...] | None = None
 
     def add(self, parent: tuple[str, ...], key: str) -> None:
         self.paths.add(key)
-        if parent == self._last_parent:
-            return
-        self._last_parent = parent
+        if parent != self.last_parent:
+            self.add_dirs(parent)
+
+    def add_dirs(self, parent: tuple[str, ...]) -> None:
+        self.last_parent = parent
         for depth in range(len(parent), 0, -1):
             prefix = "/".join(parent[:depth])
             if prefix in self.dirs:

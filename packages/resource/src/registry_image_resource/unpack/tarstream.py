@@ -58,6 +58,16 @@ class Readable(Protocol):
     def readinto(self, buffer: memoryview, /) -> int | None: ...
 
 
+class EntryReader(Protocol):
+    """What ``Rootfs.apply_entries`` reads: entries in tar order, each one's data by ``chunk()``
+    (empty at its end; what is left unread is skipped by the next entry). ``TarReader`` in this
+    process, ``reader_process.ChildEntries`` from a child process."""
+
+    def __iter__(self) -> Iterator[Entry]: ...
+
+    def chunk(self) -> bytes | memoryview: ...
+
+
 class Entry(NamedTuple):
     """One tar member as the unpacker needs it (numeric ids; times in nanoseconds).
 
