@@ -357,7 +357,12 @@ def test_same_tree_as_gnu_tar_for_archives_gnu_tar_wrote(tmp_path, apply, snapsh
     expected.mkdir()
     subprocess.run(["tar", "-xpf", archive, "-C", expected], check=True)
     apply(tmp_path / "rootfs", archive.read_bytes())
-    assert snapshot(tmp_path / "rootfs") == snapshot(expected)
+    ours, theirs = snapshot(tmp_path / "rootfs"), snapshot(expected)
+    if fmt == "ustar":
+        # "dir" is not in this archive: each side makes it at its own "now", which may fall in
+        # different seconds.
+        ours, theirs = ([row[:-1] if row[0] == "dir" else row for row in rows] for rows in (ours, theirs))
+    assert ours == theirs
 
 
 def test_whiteout_spares_what_the_same_layer_made(tmp_path, L, apply, snapshot):

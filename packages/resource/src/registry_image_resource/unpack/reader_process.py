@@ -194,7 +194,7 @@ class ChildEntries:
 
     def __iter__(self) -> Iterator[Entry]:
         # A generator: resuming one costs less than a ``__next__`` call per entry.
-        make = Entry._make
+        make = tuple.__new__  # Entry._make without its Python-level length check
         while True:
             kind, payload = self._frame()
             if kind == b"Z":
@@ -204,7 +204,7 @@ class ChildEntries:
                 raise self._failure(f"unexpected frame {kind!r}")
             entries, data = marshal.loads(payload)  # noqa: S302 (written by our child, see above)
             for fields, inline in zip(entries, data, strict=True):
-                entry = make(fields)
+                entry: Entry = make(Entry, fields)
                 if inline is None:
                     self._remaining = entry.size
                 elif len(inline) != entry.size:
