@@ -34,7 +34,7 @@ def frames(output: bytes) -> list[tuple[bytes, bytes]]:
 
 
 def child_output(blob: bytes) -> list[tuple[bytes, bytes]]:
-    done = subprocess.run([sys.executable, "-c", _CHILD], input=blob, capture_output=True, check=True)
+    done = subprocess.run([sys.executable, "-P", "-c", _CHILD], input=blob, capture_output=True, check=True)
     return frames(done.stdout)
 
 
@@ -106,6 +106,14 @@ def test_a_failed_download_is_raised_as_it_is_not_as_a_cut_stream(tmp_path, L, s
     with Rootfs(tmp_path / "rootfs") as rootfs, pytest.raises(TransportError) as err:
         apply_blob(rootfs, FailingDownload(blob[: len(blob) // 2]), separate=separate)
     assert str(err.value) == "blob sha256:abc: connection reset"
+
+
+def test_the_child_imports_nothing_from_the_working_directory(tmp_path, L, monkeypatch):
+    (tmp_path / "isal.py").write_text("raise SystemExit('imported from the working directory')\n")
+    monkeypatch.chdir(tmp_path)
+    with Rootfs(tmp_path / "rootfs") as rootfs:
+        apply_blob(rootfs, io.BytesIO(L.gzip([L.file("f", b"gzip")])), separate=True)
+    assert (tmp_path / "rootfs/f").read_bytes() == b"gzip"
 
 
 def test_a_child_that_dies_is_a_one_line_error(tmp_path):

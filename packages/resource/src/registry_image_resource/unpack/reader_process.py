@@ -73,7 +73,8 @@ class ChildEntries:
 
     def __init__(self, source: Source, *, command: list[str] | None = None) -> None:
         self._source = source
-        self._command = command or [sys.executable, "-c", _CHILD]
+        # -P: without it, ``-c`` puts the working directory first on the child's import path.
+        self._command = command or [sys.executable, "-P", "-c", _CHILD]
         self._process: subprocess.Popen[bytes] | None = None
         self._fd = -1
         self._pump: threading.Thread | None = None
