@@ -59,7 +59,7 @@ def check_rows(r: dict[str, Any]) -> list[Row]:
             r["check_tag_s"],
             "skopeo inspect --raw",
             r["skopeo_inspect_s"],
-            target="<= 4x",
+            target="<= 3.5x",
         ),
         Row(
             "check",
