@@ -7,6 +7,7 @@ covered there.
 from __future__ import annotations
 
 import io
+import logging
 import marshal
 import os
 import struct
@@ -120,6 +121,24 @@ def test_a_child_that_dies_is_a_one_line_error(tmp_path):
     with pytest.raises(UnpackError) as err:
         apply_with(tmp_path / "rootfs", fake_child("os._exit(3)"))
     assert str(err.value) == "layer reader process failed (exit status 3)"
+
+
+_TRACEBACK = 'Traceback (most recent call last):\n  File "<child>", line 1\nValueError: boom\n'
+
+
+def test_a_child_traceback_stays_out_of_the_build_log(tmp_path, capfd):
+    code = f"import sys; sys.stderr.write({_TRACEBACK!r}); sys.stderr.flush(); os._exit(1)"
+    with pytest.raises(UnpackError) as err:
+        apply_with(tmp_path / "rootfs", fake_child(code))
+    assert str(err.value) == "layer reader process failed (exit status 1)"
+    assert capfd.readouterr().err == ""
+
+
+def test_a_failed_child_s_stderr_is_logged_at_debug(tmp_path, caplog):
+    code = f"import sys; sys.stderr.write({_TRACEBACK!r}); sys.stderr.flush(); os._exit(1)"
+    with caplog.at_level(logging.DEBUG, logger="registry_image_resource"), pytest.raises(UnpackError):
+        apply_with(tmp_path / "rootfs", fake_child(code))
+    assert caplog.messages == ["layer reader process stderr (its last 4096 bytes):\n" + _TRACEBACK.rstrip()]
 
 
 def test_an_oversized_frame_is_refused_and_the_child_killed(tmp_path):

@@ -33,6 +33,10 @@ Frames (child to parent): a header ``struct`` ``<cI`` (kind, payload length), th
 fields as a plain tuple, and its data as ``bytes`` or ``None`` when ``D`` frames follow (exactly
 ``size`` bytes of them). ``X``: an ``UnpackError`` message (UTF-8, surrogate escapes). ``Z``: the end.
 ``marshal`` reads only what the child, our own code, wrote from plain tuples, strings and numbers.
+
+The child's stderr goes to an unnamed temporary file, never to the build log: a bug in it (a
+traceback) would otherwise break the rule that a failure is one line. When the child fails, the
+last ``_STDERR_TAIL`` bytes of it are logged at DEBUG (masked as every record) before the error.
 """
 
 from __future__ import annotations
@@ -42,9 +46,10 @@ import os
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import IO, Any
 
 from registry_image_resource.errors import ResourceError, UnpackError
 from registry_image_resource.unpack.compression import Source
@@ -62,6 +67,7 @@ _MAX_FRAME = _BATCH_BYTES + _INLINE + 2 * MAX_SPECIAL + 4096
 _PUMP = 1 << 20
 _F_SETPIPE_SZ = 1031
 _CHILD = "from registry_image_resource.unpack.reader_process import main; main()"
+_STDERR_TAIL = 4096
 
 
 class ChildEntries:
@@ -76,6 +82,7 @@ class ChildEntries:
         # -P: without it, ``-c`` puts the working directory first on the child's import path.
         self._command = command or [sys.executable, "-P", "-c", _CHILD]
         self._process: subprocess.Popen[bytes] | None = None
+        self._stderr: IO[bytes] | None = None
         self._fd = -1
         self._pump: threading.Thread | None = None
         self._pump_error: BaseException | None = None
@@ -91,10 +98,15 @@ class ChildEntries:
         try:
             _widen(from_child)
             _widen(to_child)
-            self._process = subprocess.Popen(self._command, stdin=child_in, stdout=child_out, close_fds=True)
+            self._stderr = tempfile.TemporaryFile()
+            self._process = subprocess.Popen(
+                self._command, stdin=child_in, stdout=child_out, stderr=self._stderr, close_fds=True
+            )
         except BaseException:
             for fd in (child_in, to_child, from_child, child_out):
                 os.close(fd)
+            if self._stderr is not None:
+                self._stderr.close()
             raise
         os.close(child_in)
         os.close(child_out)
@@ -113,6 +125,9 @@ class ChildEntries:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
 
     # -- the parent's side of the pipes --------------------------------------------------------
 
@@ -189,7 +204,21 @@ class ChildEntries:
             process.kill()  # it may be blocked writing frames nobody will read
             return UnpackError(f"layer reader process failed ({what})")
         # Its stdout ended: it is exiting, or has closed stdout and is about to.
-        return UnpackError(f"layer reader process failed (exit status {process.wait()})")
+        status = process.wait()
+        self._log_stderr()
+        return UnpackError(f"layer reader process failed (exit status {status})")
+
+    def _log_stderr(self) -> None:
+        """The end of what the failed child wrote to stderr, at DEBUG (nothing when it wrote nothing)."""
+        if self._stderr is None:
+            return
+        size = self._stderr.seek(0, os.SEEK_END)
+        self._stderr.seek(max(0, size - _STDERR_TAIL))
+        tail = self._stderr.read(_STDERR_TAIL).decode("utf-8", "replace").rstrip()
+        if tail:
+            from registry_image_resource.log import get_logger
+
+            get_logger().debug("layer reader process stderr (its last %d bytes):\n%s", _STDERR_TAIL, tail)
 
     # -- TarReader's interface -----------------------------------------------------------------
 
